@@ -1,0 +1,230 @@
+// Package app is the composition root: it builds every component from the
+// server configuration, runs them, and stops them in reverse order. No other
+// package wires components together.
+//
+// Start order: data-dir lock → backbone (JetStream) → registry, code store, log
+// store → runtimes catalogue → sandbox launcher (reaping leftovers of a previous
+// run) → listeners → scheduler → invoke service → HTTP servers → "ready".
+// Stop order (SIGINT/SIGTERM): HTTP servers stop accepting and finish in-flight
+// requests → async workers → scheduler stops environments → registry watch →
+// backbone flushes and closes.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/nimbus-dev/nimbus/internal/artifact"
+	"github.com/nimbus-dev/nimbus/internal/awsapi"
+	"github.com/nimbus-dev/nimbus/internal/awsapi/lambdaapi"
+	"github.com/nimbus-dev/nimbus/internal/awsapi/sigv4"
+	"github.com/nimbus-dev/nimbus/internal/backbone"
+	"github.com/nimbus-dev/nimbus/internal/config"
+	"github.com/nimbus-dev/nimbus/internal/invoke"
+	"github.com/nimbus-dev/nimbus/internal/lambda"
+	"github.com/nimbus-dev/nimbus/internal/logs"
+	"github.com/nimbus-dev/nimbus/internal/registry"
+	"github.com/nimbus-dev/nimbus/internal/runtimes"
+	"github.com/nimbus-dev/nimbus/internal/sandbox"
+	"github.com/nimbus-dev/nimbus/internal/sched"
+)
+
+// Run runs the server until ctx ends. It prints the contract's `api:`,
+// `gateway:` and `ready` lines on stdout and logs on stderr.
+func Run(ctx context.Context, cfg *config.Server, stdout, stderr io.Writer) error {
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level(cfg.LogLevel)}))
+	if err := checkExposure(cfg); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	unlock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+
+	bb, err := backbone.Start(backbone.Config{DataDir: cfg.DataDir})
+	if err != nil {
+		return err
+	}
+	defer bb.Close()
+
+	kv, err := bb.KeyValue(ctx, registry.Bucket)
+	if err != nil {
+		return err
+	}
+	reg, err := registry.Open(ctx, kv)
+	if err != nil {
+		return err
+	}
+	obj, err := bb.ObjectStore(ctx, artifact.Bucket)
+	if err != nil {
+		return err
+	}
+	code, err := artifact.New(obj, filepath.Join(cfg.DataDir, "code"))
+	if err != nil {
+		return err
+	}
+	logStore, err := logs.Open(ctx, bb.JetStream(), logs.Config{})
+	if err != nil {
+		return err
+	}
+	runtimeDir := filepath.Join(cfg.DataDir, "runtimes")
+	rt, err := runtimes.New(ctx, runtimes.Config{Dir: runtimeDir, Map: cfg.RuntimeMap})
+	if err != nil {
+		return err
+	}
+	launcher, err := sandbox.New(sandbox.Config{StateDir: filepath.Join(cfg.DataDir, "sandboxes")})
+	if err != nil {
+		return err
+	}
+	if n := launcher.Reap(); n > 0 {
+		log.Info("killed environments left by a previous run", "count", n)
+	}
+	for _, l := range launcher.Layers() {
+		fmt.Fprintln(stderr, "sandbox:", l)
+	}
+	for _, l := range rt.Describe() {
+		fmt.Fprintln(stderr, "runtime:", l)
+	}
+
+	apiLn, err := net.Listen("tcp", cfg.APIAddr)
+	if err != nil {
+		return fmt.Errorf("api listener: %w", err)
+	}
+	defer apiLn.Close()
+	gwLn, err := net.Listen("tcp", cfg.GatewayAddr)
+	if err != nil {
+		return fmt.Errorf("gateway listener: %w", err)
+	}
+	defer gwLn.Close()
+	apiURL := "http://" + apiLn.Addr().String()
+
+	keyID, secret := "nimbus", "nimbus"
+	for k, v := range cfg.AccessKeys {
+		keyID, secret = k, v
+		break
+	}
+	sch := sched.New(sched.Config{KeepAlive: cfg.KeepAlive, APIURL: apiURL, AccessKeyID: keyID, SecretAccessKey: secret, RuntimeDir: runtimeDir},
+		log, launcher, rt, code, logStore)
+	inv := invoke.New(invoke.Config{AsyncRetryBase: cfg.AsyncRetryBase}, log, reg, sch, bb.JetStream())
+	if err := inv.Open(ctx); err != nil {
+		return err
+	}
+
+	var verifier *sigv4.Verifier
+	if len(cfg.AccessKeys) > 0 {
+		verifier = sigv4.New(sigv4.Credentials(cfg.AccessKeys))
+	}
+	mux := http.NewServeMux()
+	lambdaapi.New(log, reg, code, rt, inv, sch, lambdaapi.AccountLimits{ConcurrentExecutions: cfg.AccountConcurrency}).Register(mux)
+	mux.Handle("GET /nimbus/v1/functions/{name}/logs", logsHandler(log, reg, logStore))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		awsapi.WriteError(w, log, unknownOperation(r))
+	})
+	apiSrv := &http.Server{Handler: awsapi.Auth(verifier, lambdaapi.MaxCreateBody, log, mux), ReadHeaderTimeout: 30 * time.Second}
+	gwSrv := &http.Server{Handler: gatewayHandler(), ReadHeaderTimeout: 30 * time.Second}
+
+	// Components run until compCtx ends; HTTP servers are shut down first.
+	compCtx, stopComponents := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopComponents()
+	var wg sync.WaitGroup
+	errc := make(chan error, 8)
+	run := func(name string, f func(context.Context) error) {
+		wg.Go(func() {
+			if err := f(compCtx); err != nil {
+				errc <- fmt.Errorf("%s: %w", name, err)
+			}
+		})
+	}
+	run("registry", reg.Run)
+	run("scheduler", sch.Run)
+	run("async", inv.Run)
+	serve := func(srv *http.Server, ln net.Listener) {
+		wg.Go(func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- err
+			}
+		})
+	}
+	serve(apiSrv, apiLn)
+	serve(gwSrv, gwLn)
+
+	fmt.Fprintf(stdout, "api: %s\n", apiURL)
+	fmt.Fprintf(stdout, "gateway: http://%s\n", gwLn.Addr())
+	fmt.Fprintln(stdout, "ready")
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+		log.Error("component failed; stopping", "err", runErr)
+	}
+	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 7*time.Second)
+	defer cancel()
+	apiSrv.Shutdown(shutCtx)
+	gwSrv.Shutdown(shutCtx)
+	stopComponents()
+	wg.Wait()
+	return runErr
+}
+
+func unknownOperation(r *http.Request) error {
+	return &lambda.Error{Code: "UnknownOperationException", Status: http.StatusNotFound, Message: "Unknown operation " + r.Method + " " + r.URL.Path}
+}
+
+// checkExposure refuses to serve an unauthenticated API beyond loopback.
+func checkExposure(cfg *config.Server) error {
+	host, _, err := net.SplitHostPort(cfg.APIAddr)
+	if err != nil {
+		return fmt.Errorf("--api-addr %q: %w", cfg.APIAddr, err)
+	}
+	if isLoopback(host) || len(cfg.AccessKeys) > 0 {
+		return nil
+	}
+	return fmt.Errorf("refusing to serve the API on non-loopback address %s without access keys: set --access-keys (NIMBUS_ACCESS_KEYS) to ACCESS_KEY_ID:SECRET", cfg.APIAddr)
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// lockDataDir makes sure two servers never share one data dir.
+func lockDataDir(dir string) (func(), error) {
+	f, err := os.OpenFile(filepath.Join(dir, "LOCK"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("data dir %s is in use by another nimbus server", dir)
+	}
+	return func() { f.Close() }, nil
+}
+
+func level(s string) slog.Level {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return slog.LevelInfo
+	}
+	return l
+}

@@ -1,0 +1,124 @@
+// Package config turns command-line flags and environment variables into plain
+// structs. It is the only reader of the process environment: every flag has an
+// environment variable (flags win), and zero values are documented defaults.
+package config
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// Server configures `nimbus server` (and the embedded server of `nimbus dev`).
+type Server struct {
+	DataDir        string
+	APIAddr        string
+	GatewayAddr    string
+	AsyncRetryBase time.Duration
+	KeepAlive      time.Duration
+	RuntimeMap     map[string]string
+	// AccessKeys maps access key ids to secrets; empty means no authentication
+	// (only allowed on loopback addresses).
+	AccessKeys map[string]string
+	// AccountConcurrency is the account concurrency limit reported by GetAccountSettings.
+	AccountConcurrency int
+	LogLevel           string
+}
+
+// Client configures the client subcommands.
+type Client struct {
+	Endpoint        string
+	AccessKeyID     string
+	SecretAccessKey string
+}
+
+// Getenv is how config reads the environment (os.Getenv in main).
+type Getenv func(string) string
+
+// ParseServer parses the server's flags.
+func ParseServer(name string, args []string, getenv Getenv, stderr io.Writer) (*Server, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	c := &Server{}
+	var runtimeMap, accessKeys string
+	fs.StringVar(&c.DataDir, "data-dir", env(getenv, "NIMBUS_DATA_DIR", "./.nimbus"), "directory for all durable state (NIMBUS_DATA_DIR)")
+	fs.StringVar(&c.APIAddr, "api-addr", env(getenv, "NIMBUS_API_ADDR", "127.0.0.1:8900"), "address of the AWS-compatible API; port 0 picks one (NIMBUS_API_ADDR)")
+	fs.StringVar(&c.GatewayAddr, "gateway-addr", env(getenv, "NIMBUS_GATEWAY_ADDR", "127.0.0.1:8080"), "address of the HTTP gateway; port 0 picks one (NIMBUS_GATEWAY_ADDR)")
+	fs.DurationVar(&c.AsyncRetryBase, "async-retry-base", envDuration(getenv, "NIMBUS_ASYNC_RETRY_BASE", time.Minute), "delay before the first retry of a failed async invocation (NIMBUS_ASYNC_RETRY_BASE)")
+	fs.DurationVar(&c.KeepAlive, "keep-alive", envDuration(getenv, "NIMBUS_KEEP_ALIVE", 10*time.Minute), "how long idle execution environments stay warm (NIMBUS_KEEP_ALIVE)")
+	fs.StringVar(&runtimeMap, "runtime-map", getenv("NIMBUS_RUNTIME_MAP"), "run runtimes on another's interpreter, e.g. python3.12=python3.11,nodejs22.x=nodejs20.x (NIMBUS_RUNTIME_MAP)")
+	fs.StringVar(&accessKeys, "access-keys", getenv("NIMBUS_ACCESS_KEYS"), "ACCESS_KEY_ID:SECRET[,…]: require SigV4 signatures by these keys (NIMBUS_ACCESS_KEYS)")
+	fs.IntVar(&c.AccountConcurrency, "account-concurrency", envInt(getenv, "NIMBUS_ACCOUNT_CONCURRENCY", 1000), "account concurrency limit (NIMBUS_ACCOUNT_CONCURRENCY)")
+	fs.StringVar(&c.LogLevel, "log-level", env(getenv, "NIMBUS_LOG_LEVEL", "info"), "server log level: debug, info, warn, error (NIMBUS_LOG_LEVEL)")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	var err error
+	if c.RuntimeMap, err = pairs(runtimeMap, "="); err != nil {
+		return nil, fmt.Errorf("--runtime-map: %w", err)
+	}
+	if c.AccessKeys, err = pairs(accessKeys, ":"); err != nil {
+		return nil, fmt.Errorf("--access-keys: %w", err)
+	}
+	if c.AsyncRetryBase <= 0 {
+		return nil, fmt.Errorf("--async-retry-base must be positive")
+	}
+	return c, nil
+}
+
+// ClientFlags registers the client flags on fs and returns the config they fill.
+func ClientFlags(fs *flag.FlagSet, getenv Getenv) *Client {
+	c := &Client{}
+	fs.StringVar(&c.Endpoint, "endpoint-url", env(getenv, "NIMBUS_ENDPOINT", "http://127.0.0.1:8900"), "nimbus API endpoint (NIMBUS_ENDPOINT)")
+	c.AccessKeyID = env(getenv, "AWS_ACCESS_KEY_ID", "nimbus")
+	c.SecretAccessKey = env(getenv, "AWS_SECRET_ACCESS_KEY", "nimbus")
+	return c
+}
+
+func env(getenv Getenv, key, def string) string {
+	if v := getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+func envDuration(getenv Getenv, key string, def time.Duration) time.Duration {
+	if v := getenv(key); v != "" {
+		if d, err := time.ParseDuration(v); err == nil {
+			return d
+		}
+	}
+	return def
+}
+
+func envInt(getenv Getenv, key string, def int) int {
+	if v := getenv(key); v != "" {
+		var n int
+		if _, err := fmt.Sscanf(v, "%d", &n); err == nil {
+			return n
+		}
+	}
+	return def
+}
+
+// pairs parses "k1=v1,k2=v2" with the given separator.
+func pairs(s, sep string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, item := range strings.Split(s, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(item, sep)
+		if !ok || k == "" || v == "" {
+			return nil, fmt.Errorf("%q is not KEY%sVALUE", item, sep)
+		}
+		out[k] = v
+	}
+	return out, nil
+}

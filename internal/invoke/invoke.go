@@ -1,0 +1,206 @@
+// Package invoke is the front door for every invocation: the Lambda Invoke API,
+// and later the gateway, event sources and workflows, all call Service.Invoke, so
+// validation, admission, logs and (later) metering and metrics are uniform.
+//
+// Sync invokes resolve the function version from the registry's cache and run in
+// the scheduler. Event invokes are written to JetStream and acknowledged (202)
+// only after the write is durable; a worker (see async.go) consumes them and runs
+// them through the same path. A function's own failure is never an error of
+// Invoke: it is a Response with FunctionError set (HTTP 200 at the API).
+package invoke
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/nimbus-dev/nimbus/internal/lambda"
+	"github.com/nimbus-dev/nimbus/internal/registry"
+	"github.com/nimbus-dev/nimbus/internal/runtimeapi"
+	"github.com/nimbus-dev/nimbus/internal/sched"
+)
+
+// Config configures the service.
+type Config struct {
+	// AsyncRetryBase is the delay before the first retry of a failed async
+	// invocation (the second waits twice as long); zero means one minute.
+	AsyncRetryBase time.Duration
+	// AsyncWorkers bounds concurrent async invocations on this node; zero means 64.
+	AsyncWorkers int
+}
+
+// Request is one invocation request.
+type Request struct {
+	FunctionName string // name, name:qualifier, partial or full ARN
+	Qualifier    string
+	Type         lambda.InvocationType // empty means RequestResponse
+	Payload      []byte
+	ContentType  string
+	// ClientContext is X-Amz-Client-Context: base64 of a JSON document.
+	ClientContext string
+	// Tail asks for the last 4 KB of the log (X-Amz-Log-Type: Tail).
+	Tail      bool
+	RequestID string // optional; generated when empty
+}
+
+// Response is the answer to a Request.
+type Response struct {
+	Status          int // 200, 202 or 204
+	RequestID       string
+	Payload         []byte
+	ContentType     string
+	FunctionError   string // "Unhandled" for a function error
+	LogResult       string // base64 of the log tail
+	ExecutedVersion string
+}
+
+// Service is the invocation front door.
+type Service struct {
+	cfg   Config
+	log   *slog.Logger
+	reg   *registry.Registry
+	sched *sched.Scheduler
+	js    jetstream.JetStream
+	cons  jetstream.Consumer
+}
+
+// New returns the service; Open must be called before async invocations.
+func New(cfg Config, log *slog.Logger, reg *registry.Registry, s *sched.Scheduler, js jetstream.JetStream) *Service {
+	if cfg.AsyncRetryBase <= 0 {
+		cfg.AsyncRetryBase = time.Minute
+	}
+	if cfg.AsyncWorkers <= 0 {
+		cfg.AsyncWorkers = 64
+	}
+	return &Service{cfg: cfg, log: log, reg: reg, sched: s, js: js}
+}
+
+// target is a resolved function version.
+type target struct {
+	cfg        *lambda.Config
+	invokedARN string
+}
+
+func (s *Service) resolve(ref, qualifier string) (target, error) {
+	name, q, err := lambda.ParseFunctionRef(ref, qualifier)
+	if err != nil {
+		return target{}, err
+	}
+	fn, ok := s.reg.Get(name)
+	if !ok {
+		return target{}, lambda.NotFound("Function not found: %s", arnFor(name, q))
+	}
+	cfg, ok := fn.Version(q)
+	if !ok {
+		return target{}, lambda.NotFound("Function not found: %s", arnFor(name, q))
+	}
+	return target{cfg: cfg, invokedARN: arnFor(name, q)}, nil
+}
+
+func arnFor(name, q string) string {
+	if q == "" {
+		return lambda.FunctionARN(name)
+	}
+	return lambda.QualifiedARN(name, q)
+}
+
+// Invoke validates and runs (or enqueues) one invocation.
+func (s *Service) Invoke(ctx context.Context, req Request) (*Response, error) {
+	t, err := s.resolve(req.FunctionName, req.Qualifier)
+	if err != nil {
+		return nil, err
+	}
+	if req.RequestID == "" {
+		req.RequestID = lambda.NewRequestID()
+	}
+	switch req.Type {
+	case "", lambda.RequestResponse:
+		if len(req.Payload) > lambda.MaxSyncPayload {
+			return nil, lambda.RequestTooLarge("Request must be smaller than %d bytes for the InvokeFunction operation", lambda.MaxSyncPayload)
+		}
+	case lambda.Event:
+		if len(req.Payload) > lambda.MaxAsyncPayload {
+			return nil, lambda.RequestTooLarge("Request must be smaller than %d bytes for the InvokeAsync operation", lambda.MaxAsyncPayload)
+		}
+	case lambda.DryRun:
+	default:
+		return nil, lambda.InvalidParameter("1 validation error detected: Value '%s' at 'invocationType' failed to satisfy constraint: Member must satisfy enum value set: [Event, RequestResponse, DryRun]", req.Type)
+	}
+	if len(req.Payload) == 0 {
+		req.Payload = []byte("{}")
+	} else if !json.Valid(req.Payload) {
+		return nil, lambda.InvalidRequestContent("Could not parse request body into json: Could not parse payload into json: Unexpected character: was expecting a JSON value")
+	}
+	var clientContext []byte
+	if req.ClientContext != "" {
+		if len(req.ClientContext) > lambda.MaxClientContext {
+			return nil, lambda.InvalidParameter("Client context must be less than %d bytes", lambda.MaxClientContext)
+		}
+		clientContext, err = base64.StdEncoding.DecodeString(req.ClientContext)
+		if err != nil || !json.Valid(clientContext) {
+			return nil, lambda.InvalidRequestContent("Client context must be a valid Base64-encoded JSON object.")
+		}
+	}
+	switch req.Type {
+	case lambda.DryRun:
+		return &Response{Status: http.StatusNoContent, RequestID: req.RequestID, ExecutedVersion: t.cfg.Version}, nil
+	case lambda.Event:
+		if err := s.enqueue(ctx, t, req); err != nil {
+			return nil, err
+		}
+		return &Response{Status: http.StatusAccepted, RequestID: req.RequestID}, nil
+	}
+	out, err := s.run(ctx, t, req, clientContext)
+	if err != nil {
+		return nil, err
+	}
+	resp := &Response{
+		Status:          http.StatusOK,
+		RequestID:       req.RequestID,
+		Payload:         out.Result.Payload,
+		ContentType:     out.Result.ContentType,
+		ExecutedVersion: out.ExecutedVersion,
+	}
+	if out.Result.ErrorType != "" {
+		resp.FunctionError = "Unhandled"
+		resp.ContentType = "application/json"
+	}
+	if resp.ContentType == "" || resp.ContentType == "application/octet-stream" {
+		resp.ContentType = "application/json"
+	}
+	if req.Tail {
+		log := out.Log
+		if len(log) > lambda.TailBytes {
+			log = log[len(log)-lambda.TailBytes:]
+		}
+		resp.LogResult = base64.StdEncoding.EncodeToString(log)
+	}
+	return resp, nil
+}
+
+// run executes one synchronous invocation of t. The invocation is detached from
+// ctx's cancellation: a caller that goes away does not abort a running function.
+func (s *Service) run(ctx context.Context, t target, req Request, clientContext []byte) (sched.Outcome, error) {
+	now := time.Now()
+	inv := &runtimeapi.Invocation{
+		RequestID:     req.RequestID,
+		Deadline:      now.Add(time.Duration(t.cfg.Timeout) * time.Second),
+		FunctionARN:   t.invokedARN,
+		TraceID:       lambda.NewTraceID(now),
+		ClientContext: clientContext,
+		ContentType:   req.ContentType,
+		Payload:       req.Payload,
+	}
+	out, err := s.sched.Invoke(context.WithoutCancel(ctx), t.cfg, inv)
+	if err != nil {
+		s.log.Error("invoke failed", "function", t.cfg.FunctionName, "request_id", req.RequestID, "err", err)
+		return out, fmt.Errorf("invoke %s: %w", t.cfg.FunctionName, err)
+	}
+	return out, nil
+}

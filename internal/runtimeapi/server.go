@@ -1,0 +1,352 @@
+// Package runtimeapi serves the AWS Lambda Runtime API (2018-06-01) to one
+// execution environment.
+//
+// A Server listens on its own loopback port, the value of AWS_LAMBDA_RUNTIME_API
+// for the environment's bootstrap. It hands at most one invocation at a time to
+// the runtime's /next long-poll and waits for /response or /error; /init/error is
+// reported separately. It knows nothing of scheduling, processes or logs: the
+// caller decides what a timeout or a dead process means and then closes the Server.
+//
+// Wire compatibility: status codes are exactly what the AWS clients check (200 on
+// /next, 202 on posts); request bodies may be chunked with trailers (aws-lambda-go
+// sends Lambda-Runtime-Function-Error-Type/-Body trailers, also on success);
+// empty-valued headers are tolerated (the Node client sends them); a response body
+// over lambda.MaxResponsePayload is refused with 413 and reported to the caller as
+// Function.ResponseSizeTooLarge.
+package runtimeapi
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"regexp"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nimbus-dev/nimbus/internal/lambda"
+)
+
+// Invocation is what the runtime receives from /next.
+type Invocation struct {
+	RequestID       string
+	Deadline        time.Time
+	FunctionARN     string // the ARN the caller invoked, qualified if it was
+	TraceID         string
+	ClientContext   []byte // decoded JSON, or nil
+	CognitoIdentity []byte // JSON, or nil
+	ContentType     string
+	Payload         []byte
+}
+
+// Result is the runtime's answer to one invocation.
+type Result struct {
+	Payload     []byte
+	ContentType string
+	// ErrorType is set when the runtime reported an error (posted to /error, sent
+	// an error trailer, or overran the response size); Payload then holds the error JSON.
+	ErrorType string
+}
+
+// ErrClosed is returned by Invoke when the Server was closed (the process is gone).
+var ErrClosed = errors.New("runtimeapi: closed")
+
+const (
+	headerErrorType   = "Lambda-Runtime-Function-Error-Type"
+	headerErrorBody   = "Lambda-Runtime-Function-Error-Body"
+	headerMode        = "Lambda-Runtime-Function-Response-Mode"
+	maxErrorBody      = 1 << 20
+	errTypeSizeTooBig = "Function.ResponseSizeTooLarge"
+)
+
+type call struct {
+	inv  *Invocation
+	done chan Result // buffered 1; receives exactly one Result
+}
+
+// Server is the Runtime API of one environment.
+type Server struct {
+	ln  net.Listener
+	srv *http.Server
+
+	next      chan *call
+	ready     chan struct{}
+	readyOnce sync.Once
+	initErr   chan Result // buffered 1
+	closed    chan struct{}
+	closeOnce sync.Once
+
+	mu  sync.Mutex
+	cur *call // guarded by mu: handed to the runtime, not yet answered
+}
+
+// Start listens on a free loopback port and serves until Close.
+func Start() (*Server, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		ln:      ln,
+		next:    make(chan *call),
+		ready:   make(chan struct{}),
+		initErr: make(chan Result, 1),
+		closed:  make(chan struct{}),
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /2018-06-01/runtime/invocation/next", s.handleNext)
+	mux.HandleFunc("POST /2018-06-01/runtime/invocation/{id}/response", s.handleResponse)
+	mux.HandleFunc("POST /2018-06-01/runtime/invocation/{id}/error", s.handleError)
+	mux.HandleFunc("POST /2018-06-01/runtime/init/error", s.handleInitError)
+	mux.HandleFunc("GET /2018-06-01/ping", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "pong") })
+	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go s.srv.Serve(ln) // ends when Close closes the listener
+	return s, nil
+}
+
+// Addr is the host:port for AWS_LAMBDA_RUNTIME_API.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Ready is closed when the runtime first asks for an invocation (its init is done).
+func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// InitError delivers the error a runtime posted to /init/error.
+func (s *Server) InitError() <-chan Result { return s.initErr }
+
+// Close stops serving and fails any Invoke in progress with ErrClosed.
+func (s *Server) Close() {
+	s.closeOnce.Do(func() {
+		close(s.closed)
+		s.srv.Close()
+	})
+}
+
+// Invoke hands inv to the runtime and waits for its result. It returns ctx's error
+// if ctx ends first (the caller must then treat the environment as broken), and
+// ErrClosed if the Server is closed.
+func (s *Server) Invoke(ctx context.Context, inv *Invocation) (Result, error) {
+	c := &call{inv: inv, done: make(chan Result, 1)}
+	select {
+	case s.next <- c:
+	case <-ctx.Done():
+		return Result{}, ctx.Err()
+	case <-s.closed:
+		return Result{}, ErrClosed
+	}
+	select {
+	case r := <-c.done:
+		return r, nil
+	case <-ctx.Done():
+		return Result{}, ctx.Err()
+	case <-s.closed:
+		// The answer may have arrived just before the close.
+		select {
+		case r := <-c.done:
+			return r, nil
+		default:
+			return Result{}, ErrClosed
+		}
+	}
+}
+
+func (s *Server) handleNext(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	busy := s.cur != nil
+	s.mu.Unlock()
+	if busy {
+		writeError(w, http.StatusForbidden, "InvalidStateTransition", "State transition from Invoke to Ready is not allowed: respond to the current invocation first")
+		return
+	}
+	s.readyOnce.Do(func() { close(s.ready) })
+	var c *call
+	select {
+	case c = <-s.next:
+	case <-r.Context().Done():
+		return
+	case <-s.closed:
+		return
+	}
+	s.mu.Lock()
+	s.cur = c
+	s.mu.Unlock()
+	inv := c.inv
+	h := w.Header()
+	h["Lambda-Runtime-Aws-Request-Id"] = []string{inv.RequestID}
+	h["Lambda-Runtime-Deadline-Ms"] = []string{strconv.FormatInt(inv.Deadline.UnixMilli(), 10)}
+	h["Lambda-Runtime-Invoked-Function-Arn"] = []string{inv.FunctionARN}
+	if inv.TraceID != "" {
+		h["Lambda-Runtime-Trace-Id"] = []string{inv.TraceID}
+	}
+	if len(inv.ClientContext) > 0 {
+		h["Lambda-Runtime-Client-Context"] = []string{string(inv.ClientContext)}
+	}
+	if len(inv.CognitoIdentity) > 0 {
+		h["Lambda-Runtime-Cognito-Identity"] = []string{string(inv.CognitoIdentity)}
+	}
+	ct := inv.ContentType
+	if ct == "" {
+		ct = "application/json"
+	}
+	h["Content-Type"] = []string{ct}
+	h["Content-Length"] = []string{strconv.Itoa(len(inv.Payload))}
+	w.WriteHeader(http.StatusOK)
+	w.Write(inv.Payload)
+}
+
+// take removes and returns the current call if its request id is id.
+func (s *Server) take(id string) *call {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.cur
+	if c == nil || c.inv.RequestID != id {
+		return nil
+	}
+	s.cur = nil
+	return c
+}
+
+func (s *Server) current(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cur != nil && s.cur.inv.RequestID == id
+}
+
+func (s *Server) handleResponse(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if mode := r.Header.Get(headerMode); mode != "" && mode != "streaming" {
+		writeError(w, http.StatusBadRequest, "InvalidFunctionResponseMode", "Invalid function response mode: "+mode)
+		return
+	}
+	if !s.current(id) {
+		writeError(w, http.StatusBadRequest, "InvalidRequestID", "Invalid request ID: "+id)
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, lambda.MaxResponsePayload+1))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "TruncatedHTTPRequest", "The request body could not be read")
+		if c := s.take(id); c != nil {
+			c.done <- errorResult("Runtime.TruncatedResponse", "RequestId: "+id+" Error: Runtime exited without providing a reason")
+		}
+		return
+	}
+	if len(body) > lambda.MaxResponsePayload {
+		io.Copy(io.Discard, io.LimitReader(r.Body, 64<<20))
+		if c := s.take(id); c != nil {
+			c.done <- errorResult(errTypeSizeTooBig, "Response payload size exceeded maximum allowed payload size (6291556 bytes).")
+		}
+		writeError(w, http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "Exceeded maximum allowed payload size (6291556 bytes).")
+		return
+	}
+	res := Result{Payload: body, ContentType: r.Header.Get("Content-Type")}
+	if et := r.Trailer.Get(headerErrorType); et != "" {
+		res = Result{ErrorType: et, ContentType: "application/json"}
+		if b, err := base64.StdEncoding.DecodeString(r.Trailer.Get(headerErrorBody)); err == nil && json.Valid(b) {
+			res.Payload = b
+		} else {
+			res.Payload = errorJSON(et, "The function's response stream ended with an error")
+		}
+	}
+	if c := s.take(id); c != nil {
+		c.done <- res
+	}
+	accepted(w)
+}
+
+func (s *Server) handleError(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if !s.current(id) {
+		writeError(w, http.StatusBadRequest, "InvalidRequestID", "Invalid request ID: "+id)
+		return
+	}
+	res := readError(r)
+	if c := s.take(id); c != nil {
+		c.done <- res
+	}
+	accepted(w)
+}
+
+func (s *Server) handleInitError(w http.ResponseWriter, r *http.Request) {
+	res := readError(r)
+	select {
+	case s.initErr <- res:
+	default: // only the first report counts
+	}
+	accepted(w)
+}
+
+var errorTypeRE = regexp.MustCompile(`^(Runtime|Function)\.[A-Z][a-zA-Z]+$`)
+
+// readError reads an error post: the type comes from the header when present
+// (aws-lambda-go and the Node client send none on invoke errors), else from the body.
+func readError(r *http.Request) Result {
+	body, _ := io.ReadAll(io.LimitReader(r.Body, maxErrorBody))
+	et := r.Header.Get(headerErrorType)
+	if et == "" {
+		var e struct {
+			ErrorType string `json:"errorType"`
+		}
+		if json.Unmarshal(body, &e) == nil && e.ErrorType != "" {
+			et = e.ErrorType
+		}
+	}
+	if et == "" {
+		et = "Runtime.Unknown"
+	}
+	if !json.Valid(body) || len(body) == 0 {
+		msg := string(body)
+		if msg == "" {
+			msg = "Unknown application error occurred"
+		}
+		body = errorJSON(et, msg)
+	}
+	return Result{Payload: body, ContentType: "application/json", ErrorType: et}
+}
+
+// NormalizeErrorType maps a reported error type onto the platform's categories the
+// way Lambda does (used for metrics and logs, never for the payload).
+func NormalizeErrorType(t string) string {
+	switch {
+	case errorTypeRE.MatchString(t):
+		return t
+	case len(t) >= 9 && t[:9] == "Function.":
+		return "Function.Unknown"
+	default:
+		return t
+	}
+}
+
+// ErrorJSON returns Lambda's error document {"errorMessage","errorType"}.
+func errorJSON(errType, msg string) []byte {
+	b, _ := json.Marshal(struct {
+		ErrorMessage string `json:"errorMessage"`
+		ErrorType    string `json:"errorType"`
+	}{msg, errType})
+	return b
+}
+
+func errorResult(errType, msg string) Result {
+	return Result{Payload: errorJSON(errType, msg), ContentType: "application/json", ErrorType: errType}
+}
+
+// ErrorResult builds a platform-reported error result (timeouts, exits).
+func ErrorResult(errType, msg string) Result { return errorResult(errType, msg) }
+
+func accepted(w http.ResponseWriter) {
+	w.Header()["Content-Type"] = []string{"application/json"}
+	w.WriteHeader(http.StatusAccepted)
+	io.WriteString(w, `{"status":"OK"}`)
+}
+
+func writeError(w http.ResponseWriter, status int, errType, msg string) {
+	w.Header()["Content-Type"] = []string{"application/json"}
+	w.WriteHeader(status)
+	b, _ := json.Marshal(struct {
+		ErrorMessage string `json:"errorMessage"`
+		ErrorType    string `json:"errorType"`
+	}{msg, errType})
+	w.Write(b)
+}
