@@ -52,8 +52,15 @@ type Result struct {
 	ErrorType string
 }
 
-// ErrClosed is returned by Invoke when the Server was closed (the process is gone).
+// ErrClosed is returned by Invoke when the Server was closed (the process is
+// gone) after the runtime had taken the invocation.
 var ErrClosed = errors.New("runtimeapi: closed")
+
+// ErrNotDelivered is returned by Invoke when the Server was closed before the
+// runtime took the invocation: it never ran and can be retried elsewhere. (A
+// runtime that reports an error and then exits, as aws-lambda-go does after a
+// panic, leaves an environment that looks idle until its exit is noticed.)
+var ErrNotDelivered = errors.New("runtimeapi: closed before the runtime took the invocation")
 
 const (
 	headerErrorType   = "Lambda-Runtime-Function-Error-Type"
@@ -135,7 +142,7 @@ func (s *Server) Invoke(ctx context.Context, inv *Invocation) (Result, error) {
 	case <-ctx.Done():
 		return Result{}, ctx.Err()
 	case <-s.closed:
-		return Result{}, ErrClosed
+		return Result{}, ErrNotDelivered
 	}
 	select {
 	case r := <-c.done:

@@ -55,6 +55,22 @@ func (e *env) logf(format string, args ...any) {
 	e.mu.Unlock()
 }
 
+// mark returns the position of the next output line.
+func (e *env) mark() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.lines)
+}
+
+// insertf inserts a line at a position taken with mark.
+func (e *env) insertf(at int, format string, args ...any) {
+	e.mu.Lock()
+	line := fmt.Appendf(nil, format, args...)
+	line = append(line, '\n')
+	e.lines = append(e.lines[:at:at], append(line, e.lines[at:]...)...)
+	e.mu.Unlock()
+}
+
 // takeLog returns and clears the collected output.
 func (e *env) takeLog() []byte {
 	e.mu.Lock()
@@ -172,14 +188,20 @@ func exitResult(requestID, reason string) runtimeapi.Result {
 
 // invoke runs one invocation in e. The environment is dead afterwards if the
 // invocation timed out or the process ended (the pool then discards it).
-func (s *Scheduler) invoke(ctx context.Context, e *env, inv *runtimeapi.Invocation) Outcome {
+// delivered is false if the process had ended before its runtime took the
+// invocation; nothing ran and nothing was logged.
+func (s *Scheduler) invoke(ctx context.Context, e *env, inv *runtimeapi.Invocation) (out Outcome, delivered bool) {
 	id := inv.RequestID
-	e.logf("START RequestId: %s Version: %s", id, e.cfg.Version)
+	at := e.mark()
 	start := time.Now()
 	ictx, cancel := context.WithDeadline(ctx, inv.Deadline)
 	res, err := e.rapi.Invoke(ictx, inv)
 	cancel()
 	d := time.Since(start)
+	if errors.Is(err, runtimeapi.ErrNotDelivered) {
+		return Outcome{}, false
+	}
+	e.insertf(at, "START RequestId: %s Version: %s", id, e.cfg.Version)
 	switch {
 	case err == nil:
 	case errors.Is(err, runtimeapi.ErrClosed):
@@ -213,9 +235,9 @@ func (s *Scheduler) invoke(ctx context.Context, e *env, inv *runtimeapi.Invocati
 		report += "\tStatus: timeout"
 	}
 	e.logf("%s", report)
-	out := Outcome{Result: res, Log: e.takeLog(), Duration: d, InitDuration: initDur, ExecutedVersion: e.cfg.Version}
+	out = Outcome{Result: res, Log: e.takeLog(), Duration: d, InitDuration: initDur, ExecutedVersion: e.cfg.Version}
 	s.logs.Append(e.cfg.FunctionName, e.logStream, out.Log)
-	return out
+	return out, true
 }
 
 func orUnknown(s string) string {

@@ -77,22 +77,28 @@ func New(cfg Config, log *slog.Logger, l *sandbox.Launcher, rt *runtimes.Catalog
 // failures only (code missing, no process could be started).
 func (s *Scheduler) Invoke(ctx context.Context, cfg *lambda.Config, inv *runtimeapi.Invocation) (Outcome, error) {
 	p := s.pool(cfg)
-	e := p.take()
-	if e == nil {
-		var err error
-		e, err = s.start(ctx, cfg, inv.RequestID)
-		if ie, ok := errors.AsType[*initError](err); ok {
-			return ie.out, nil
+	for {
+		e := p.take()
+		if e == nil {
+			var err error
+			e, err = s.start(ctx, cfg, inv.RequestID)
+			if ie, ok := errors.AsType[*initError](err); ok {
+				return ie.out, nil
+			}
+			if err != nil {
+				return Outcome{}, err
+			}
 		}
-		if err != nil {
-			return Outcome{}, err
+		out, delivered := s.invoke(ctx, e, inv)
+		if !e.alive() || !p.put(e) {
+			s.stop(e)
 		}
+		if delivered {
+			return out, nil
+		}
+		// The environment died while idle, before its runtime took the
+		// invocation: run it in another one.
 	}
-	out := s.invoke(ctx, e, inv)
-	if !e.alive() || !p.put(e) {
-		s.stop(e)
-	}
-	return out, nil
 }
 
 // pool returns the pool for cfg's version at cfg's revision, retiring an older one.

@@ -20,6 +20,9 @@
 //     some Windows zip tools;
 //   - every entry is a regular file, a directory or a symbolic link (devices,
 //     pipes and sockets are rejected);
+//   - the tree has at most 1<<20 files, directories and symlinks (counting
+//     parent directories the archive does not list) and is at most 256
+//     levels deep, which bounds the work Extract does for any archive;
 //   - no two entries conflict: the same path twice (other than a directory
 //     listed twice), a file and a directory at the same path, or an entry
 //     below a file or a symlink (nothing is ever written through a symlink);
@@ -91,6 +94,13 @@ const (
 	// maxResolveSteps bounds the total work spent resolving all symlinks of
 	// one archive, so that crafted archives cannot make Check slow.
 	maxResolveSteps = 1 << 24
+	// maxNodes bounds the number of files, directories and symlinks an
+	// archive may create, including implicit parent directories (which cost
+	// nothing in the archive).
+	maxNodes = 1 << 20
+	// maxDepth bounds the number of components in an entry name. Extract
+	// keeps one directory open per level.
+	maxDepth = 256
 )
 
 // Error is a user's mistake in the archive; Message is safe to show to the
@@ -115,11 +125,8 @@ func Check(data []byte) error {
 		return err
 	}
 	budget := p.contentBudget
-	for _, it := range p.items {
-		if it.symlink {
-			continue
-		}
-		if err := copyEntry(io.Discard, it.f, &budget); err != nil {
+	for _, n := range p.files {
+		if err := copyEntry(io.Discard, n.f, &budget); err != nil {
 			return err
 		}
 	}
@@ -148,7 +155,11 @@ func Extract(data []byte, dir string) error {
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.MkdirTemp(parent, "."+base+".tmp-")
+	prefix := base
+	if len(prefix) > 200 { // leave room for the suffix below NAME_MAX
+		prefix = prefix[:200]
+	}
+	tmp, err := os.MkdirTemp(parent, "."+prefix+".tmp-")
 	if err != nil {
 		return err
 	}
@@ -183,20 +194,39 @@ func Remove(dir string) error {
 	if err != nil {
 		return err
 	}
-	werr := fs.WalkDir(root.FS(), ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() { // never true for symlinks
-			return root.Chmod(p, 0o700)
-		}
-		return nil
-	})
+	werr := makeWritable(root)
 	root.Close()
 	if err := os.RemoveAll(dir); err != nil {
 		return errors.Join(err, werr)
 	}
 	return nil
+}
+
+// makeWritable gives the owner full access to every directory under r,
+// without following symlinks. It works one directory at a time so that it
+// copes with any name and any path length.
+func makeWritable(r *os.Root) error {
+	if err := r.Chmod(".", 0o700); err != nil {
+		return err
+	}
+	d, err := r.Open(".")
+	if err != nil {
+		return err
+	}
+	entries, err := d.ReadDir(-1)
+	d.Close()
+	for _, e := range entries {
+		if !e.IsDir() { // false for symlinks
+			continue
+		}
+		sub, serr := r.OpenRoot(e.Name())
+		if serr == nil {
+			serr = makeWritable(sub)
+			sub.Close()
+		}
+		err = errors.Join(err, serr)
+	}
+	return err
 }
 
 // kind is the type of a node in the archive's file tree.
@@ -211,26 +241,22 @@ const (
 // node is one path in the tree the archive describes.
 type node struct {
 	kind     kind
-	parent   *node
-	children map[string]*node
+	name     string // last path component
 	path     string // cleaned, slash-separated, relative to the root
 	entry    string // name of the zip entry that created it; "" for implicit dirs
-	target   string // symlink target
-}
-
-// item is a file or symlink to create.
-type item struct {
-	f       *zip.File
-	node    *node
-	perm    fs.FileMode
-	symlink bool
+	parent   *node
+	children map[string]*node // directories only
+	order    []*node          // children in the order they were added
+	f        *zip.File        // files only
+	perm     fs.FileMode      // files only
+	target   string           // symlinks only
 }
 
 // plan is a validated archive: everything except the compressed contents of
 // regular files has been checked.
 type plan struct {
-	dirs          []*node // every directory except the root, parents first
-	items         []item  // files and symlinks in archive order
+	root          *node
+	files         []*node // regular files in archive order
 	contentBudget int64   // bytes regular files may still expand to
 }
 
@@ -253,8 +279,9 @@ func newPlan(data []byte) (*plan, error) {
 		declared += f.UncompressedSize64
 	}
 
-	p := &plan{}
 	root := &node{kind: kindDir, children: map[string]*node{}}
+	p := &plan{root: root}
+	nodes := 0
 	var links []*node
 	var linkBytes int64
 	for _, f := range zr.File {
@@ -290,12 +317,17 @@ func newPlan(data []byte) (*plan, error) {
 			return nil, entryErr(name, "name does not refer to a file")
 		}
 
+		if len(comps) > maxDepth {
+			return nil, entryErr(name, "path is more than %d directories deep", maxDepth)
+		}
 		dir := root
 		for _, c := range comps[:len(comps)-1] {
 			child := dir.children[c]
 			if child == nil {
+				if nodes++; nodes > maxNodes {
+					return nil, entryErr(name, "the archive has more than %d files and directories", maxNodes)
+				}
 				child = newNode(dir, c, kindDir, "")
-				p.dirs = append(p.dirs, child)
 			} else if child.kind != kindDir {
 				return nil, entryErr(name, "parent %q is a %s in this archive", child.path, child.kind.noun())
 			}
@@ -316,12 +348,15 @@ func newPlan(data []byte) (*plan, error) {
 			}
 			return nil, entryErr(name, "conflicts with %s at the same path %q", what, existing.path)
 		}
+		if nodes++; nodes > maxNodes {
+			return nil, entryErr(name, "the archive has more than %d files and directories", maxNodes)
+		}
 		n := newNode(dir, last, k, name)
 		switch k {
-		case kindDir:
-			p.dirs = append(p.dirs, n)
 		case kindFile:
-			p.items = append(p.items, item{f: f, node: n, perm: filePerm(&f.FileHeader, n.path)})
+			n.f = f
+			n.perm = filePerm(&f.FileHeader, n.path)
+			p.files = append(p.files, n)
 		case kindSymlink:
 			target, err := readLink(f)
 			if err != nil {
@@ -330,7 +365,6 @@ func newPlan(data []byte) (*plan, error) {
 			n.target = target
 			linkBytes += int64(len(target))
 			links = append(links, n)
-			p.items = append(p.items, item{f: f, node: n, symlink: true})
 		}
 	}
 
@@ -346,7 +380,7 @@ func newPlan(data []byte) (*plan, error) {
 }
 
 func newNode(parent *node, name string, k kind, entry string) *node {
-	n := &node{kind: k, parent: parent, entry: entry}
+	n := &node{kind: k, name: name, parent: parent, entry: entry}
 	if parent.path == "" {
 		n.path = name
 	} else {
@@ -356,6 +390,7 @@ func newNode(parent *node, name string, k kind, entry string) *node {
 		n.children = map[string]*node{}
 	}
 	parent.children[name] = n
+	parent.order = append(parent.order, n)
 	return n
 }
 
@@ -587,66 +622,90 @@ func contentErr(f *zip.File, err error) *Error {
 }
 
 // extractInto unpacks the plan into the empty directory tmp and makes the
-// result read-only and durable.
+// result read-only and durable. It walks the tree depth-first with one
+// os.Root per directory level, so each operation is a single *at system call
+// on a single name, confined to that directory.
 func (p *plan) extractInto(tmp string) error {
 	root, err := os.OpenRoot(tmp)
 	if err != nil {
 		return err
 	}
 	defer root.Close()
-
-	for _, d := range p.dirs {
-		if err := root.Mkdir(d.path, 0o755); err != nil {
-			return err
-		}
-	}
 	budget := p.contentBudget
-	for _, it := range p.items {
-		if it.symlink {
-			if err := root.Symlink(it.node.target, it.node.path); err != nil {
-				return err
-			}
-			continue
-		}
-		f, err := root.OpenFile(it.node.path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, it.perm)
-		if err != nil {
-			return err
-		}
-		err = copyEntry(f, it.f, &budget)
-		if err == nil {
-			err = f.Chmod(it.perm) // the umask may have cleared bits
-		}
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return err
-		}
-	}
-
-	// Flush file data first: on journaling file systems the first fsync
-	// commits everything written so far, so the rest are cheap.
-	for _, it := range p.items {
-		if !it.symlink {
-			if err := syncIn(root, it.node.path); err != nil {
-				return err
-			}
-		}
-	}
-	for i := len(p.dirs) - 1; i >= 0; i-- {
-		if err := root.Chmod(p.dirs[i].path, 0o555); err != nil {
-			return err
-		}
-	}
-	if err := root.Chmod(".", 0o555); err != nil {
+	if err := writeDir(root, p.root, &budget); err != nil {
 		return err
 	}
-	for _, d := range p.dirs {
-		if err := syncIn(root, d.path); err != nil {
-			return err
+	return finishDir(root, p.root)
+}
+
+// writeDir creates d's children inside r, which is d.
+func writeDir(r *os.Root, d *node, budget *int64) error {
+	for _, c := range d.order {
+		switch c.kind {
+		case kindDir:
+			if err := r.Mkdir(c.name, 0o755); err != nil {
+				return err
+			}
+			sub, err := r.OpenRoot(c.name)
+			if err != nil {
+				return err
+			}
+			err = writeDir(sub, c, budget)
+			sub.Close()
+			if err != nil {
+				return err
+			}
+		case kindSymlink:
+			if err := r.Symlink(c.target, c.name); err != nil {
+				return err
+			}
+		case kindFile:
+			f, err := r.OpenFile(c.name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, c.perm)
+			if err != nil {
+				return err
+			}
+			err = copyEntry(f, c.f, budget)
+			if err == nil {
+				err = f.Chmod(c.perm) // the umask may have cleared bits
+			}
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return err
+			}
 		}
 	}
-	return syncIn(root, ".")
+	return nil
+}
+
+// finishDir flushes everything below d to stable storage, then makes d
+// read-only and flushes d itself. All data was written before the first
+// fsync, so on journaling file systems the first one commits nearly
+// everything and the rest are cheap.
+func finishDir(r *os.Root, d *node) error {
+	for _, c := range d.order {
+		switch c.kind {
+		case kindFile:
+			if err := syncIn(r, c.name); err != nil {
+				return err
+			}
+		case kindDir:
+			sub, err := r.OpenRoot(c.name)
+			if err != nil {
+				return err
+			}
+			err = finishDir(sub, c)
+			sub.Close()
+			if err != nil {
+				return err
+			}
+		}
+	}
+	if err := r.Chmod(".", 0o555); err != nil {
+		return err
+	}
+	return syncIn(r, ".")
 }
 
 func syncIn(root *os.Root, name string) error {

@@ -116,37 +116,60 @@ func newWorld(t testing.TB) world {
 	return world{root: root, cache: cache, target: filepath.Join(cache, "0123abcd")}
 }
 
+// walkRoot calls fn for everything below r, depth first in name order,
+// without following symlinks. It goes through os.Root one directory at a
+// time, so it copes with any name and any path length.
+func walkRoot(t testing.TB, r *os.Root, prefix string, fn func(rel string, info fs.FileInfo, dir *os.Root, name string)) {
+	t.Helper()
+	d, err := r.Open(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := d.ReadDir(-1)
+	d.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.SortFunc(entries, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		rel := prefix + e.Name()
+		fn(rel, info, r, e.Name())
+		if e.IsDir() {
+			sub, err := r.OpenRoot(e.Name())
+			if err != nil {
+				t.Fatal(err)
+			}
+			walkRoot(t, sub, rel+"/", fn)
+			sub.Close()
+		}
+	}
+}
+
 // snapshot lists everything under root (without following symlinks) as
-// "path type perm [-> target]".
+// "path mode [-> target]".
 func snapshot(t testing.TB, root string) []string {
 	t.Helper()
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
 	var out []string
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		if rel == "." {
-			return nil
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		s := fmt.Sprintf("%s %v", filepath.ToSlash(rel), info.Mode())
-		if d.Type()&fs.ModeSymlink != 0 {
-			target, err := os.Readlink(p)
+	walkRoot(t, r, "", func(rel string, info fs.FileInfo, dir *os.Root, name string) {
+		s := fmt.Sprintf("%s %v", rel, info.Mode())
+		if info.Mode()&fs.ModeSymlink != 0 {
+			target, err := dir.Readlink(name)
 			if err != nil {
-				return err
+				t.Fatal(err)
 			}
 			s += " -> " + target
 		}
 		out = append(out, s)
-		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	return out
 }
 
@@ -236,6 +259,33 @@ func TestRejected(t *testing.T) {
 		{"path too long", func(t *testing.T) []byte {
 			return buildZip(t, file(strings.Repeat("d/", 2000)+"x", "x"))
 		}, "path longer than 4000 bytes"},
+
+		{"too deep", func(t *testing.T) []byte {
+			return buildZip(t, file(strings.Repeat("d/", 256)+"x", "x"))
+		}, "path is more than 256 directories deep"},
+		{"too many files and directories", func(t *testing.T) []byte {
+			// Implicit parent directories cost nothing in the archive.
+			deep := strings.Repeat("d/", 250) + "f"
+			var ents []ent
+			for i := range 4200 {
+				ents = append(ents, winFile(fmt.Sprintf("%d/%s", i, deep), ""))
+			}
+			return buildZip(t, ents...)
+		}, "the archive has more than 1048576 files and directories"},
+		{"symlinks too complex to verify", func(t *testing.T) []byte {
+			// A chain of 40 links with 4000-byte targets, and many links
+			// that each walk the whole chain.
+			pad := strings.Repeat("./", 1990)
+			var ents []ent
+			for i := range 40 {
+				ents = append(ents, link(fmt.Sprintf("c%d", i), fmt.Sprintf("%sc%d", pad, i+1)))
+			}
+			ents = append(ents, file("c40", "end"))
+			for i := range 300 {
+				ents = append(ents, link(fmt.Sprintf("l%d", i), "c0"))
+			}
+			return buildZip(t, ents...)
+		}, "symlinks are too complex to verify"},
 
 		// Entry types.
 		{"named pipe", func(t *testing.T) []byte {
@@ -475,20 +525,17 @@ func assertTree(t *testing.T, target string, want map[string]wantEntry) {
 		t.Errorf("target mode = %v, want %v", fi.Mode(), fs.ModeDir|0o555)
 	}
 	got := map[string]bool{}
-	err = filepath.WalkDir(target, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || p == target {
-			return err
-		}
-		rel := filepath.ToSlash(p[len(target)+1:])
+	r, err := os.OpenRoot(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	walkRoot(t, r, "", func(rel string, info fs.FileInfo, dir *os.Root, name string) {
 		got[rel] = true
 		w, ok := want[rel]
 		if !ok {
 			t.Errorf("unexpected path %q", rel)
-			return nil
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
+			return
 		}
 		mode := info.Mode()
 		if w.mode == fs.ModeSymlink {
@@ -499,21 +546,17 @@ func assertTree(t *testing.T, target string, want map[string]wantEntry) {
 		}
 		switch {
 		case mode&fs.ModeSymlink != 0:
-			target, err := os.Readlink(p)
+			target, err := dir.Readlink(name)
 			if err != nil || target != w.body {
 				t.Errorf("%s: link target %q (%v), want %q", rel, target, err, w.body)
 			}
 		case mode.IsRegular():
-			b, err := os.ReadFile(p)
+			b, err := dir.ReadFile(name)
 			if err != nil || string(b) != w.body {
 				t.Errorf("%s: content %q (%v), want %q", rel, b, err, w.body)
 			}
 		}
-		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	for p := range want {
 		if !got[p] {
 			t.Errorf("missing %q", p)
@@ -701,14 +744,7 @@ func assertConfined(t *testing.T, dir string) {
 		t.Fatal(err)
 	}
 	defer root.Close()
-	err = fs.WalkDir(root.FS(), ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
+	walkRoot(t, root, "", func(p string, info fs.FileInfo, _ *os.Root, _ string) {
 		mode := info.Mode()
 		switch {
 		case mode&fs.ModeSymlink != 0:
@@ -727,10 +763,9 @@ func assertConfined(t *testing.T, dir string) {
 		default:
 			t.Errorf("%q has unexpected type %v", p, mode)
 		}
-		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
+	if fi, err := root.Stat("."); err != nil || fi.Mode() != fs.ModeDir|0o555 {
+		t.Errorf("target: %v, %v; want a directory with mode 0o555", fi, err)
 	}
 }
 
