@@ -27,6 +27,10 @@ const (
 	hdrRequestID = "Nimbus-Request-Id"
 	hdrReceived  = "Nimbus-Received"
 
+	// ackWait is how soon an event whose worker died (kill -9) is delivered again;
+	// a live worker extends it every ackWait/3 while the function runs.
+	ackWait = 15 * time.Second
+
 	maxRetryAttempts = 2
 	maxEventAge      = 6 * time.Hour
 )
@@ -46,7 +50,7 @@ func (s *Service) Open(ctx context.Context) error {
 	s.cons, err = s.js.CreateOrUpdateConsumer(ctx, AsyncStream, jetstream.ConsumerConfig{
 		Durable:       asyncConsumer,
 		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       16 * time.Minute, // longer than the longest function timeout
+		AckWait:       ackWait, // workers heartbeat while an invocation runs
 		MaxDeliver:    -1,
 		MaxAckPending: 10000,
 	})
@@ -84,8 +88,6 @@ func (s *Service) Run(ctx context.Context) error {
 		it.Stop()
 	}()
 	sem := make(chan struct{}, s.cfg.AsyncWorkers)
-	var running = make(chan struct{})
-	defer close(running)
 	for {
 		msg, err := it.Next()
 		if errors.Is(err, jetstream.ErrMsgIteratorClosed) || ctx.Err() != nil {
@@ -127,7 +129,10 @@ func (s *Service) handle(ctx context.Context, msg jetstream.Msg) {
 		msg.Term()
 		return
 	}
+	hbCtx, stopHeartbeat := context.WithCancel(ctx)
+	go heartbeat(hbCtx, msg)
 	out, err := s.run(ctx, t, Request{RequestID: id, Payload: msg.Data()}, nil)
+	stopHeartbeat()
 	attempt := int(md.NumDelivered)
 	switch {
 	case err != nil: // a system error: retry with backoff, bounded by the event age
@@ -139,5 +144,19 @@ func (s *Service) handle(ctx context.Context, msg jetstream.Msg) {
 		msg.Ack()
 	default:
 		msg.Ack()
+	}
+}
+
+// heartbeat tells JetStream the event is still being worked on until ctx ends.
+func heartbeat(ctx context.Context, msg jetstream.Msg) {
+	t := time.NewTicker(ackWait / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			msg.InProgress()
+		}
 	}
 }

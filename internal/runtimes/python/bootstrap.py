@@ -127,9 +127,16 @@ class Encoder(json.JSONEncoder):
     """
 
     def __init__(self):
-        # AWS's python3.12 runtime emits raw UTF-8 (ensure_ascii=False);
-        # python3.11 escapes non-ASCII characters.
-        super().__init__(ensure_ascii=sys.version_info < (3, 12), allow_nan=True)
+        # As awslambdaric: the python3.12 runtime emits raw UTF-8
+        # (ensure_ascii=False); python3.11 escapes non-ASCII characters. The
+        # runtime is read from AWS_EXECUTION_ENV (so python3.12 functions run
+        # on a 3.11 interpreter still behave as 3.12), else the interpreter.
+        execution_env = os.environ.get("AWS_EXECUTION_ENV")
+        if execution_env:
+            ensure_ascii = execution_env != "AWS_Lambda_python3.12"
+        else:
+            ensure_ascii = sys.version_info < (3, 12)
+        super().__init__(ensure_ascii=ensure_ascii, allow_nan=True)
 
     def default(self, obj):
         if isinstance(obj, decimal.Decimal):

@@ -54,6 +54,7 @@ func handle(ctx context.Context, ev event) (any, error) {
 		fmt.Println(ev.Text)
 		fmt.Fprintln(os.Stderr, "stderr: "+ev.Text)
 	case "write":
+		time.Sleep(time.Duration(ev.Sleep) * time.Millisecond)
 		f, err := os.OpenFile(ev.File, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 		if err != nil {
 			return nil, err
