@@ -427,7 +427,7 @@ func splitName(name string) (comps []string, problem string) {
 			continue
 		case "..":
 			if len(comps) == 0 {
-				return nil, "path escapes the package root"
+				continue
 			}
 			size -= len(comps[len(comps)-1]) + 1
 			comps = comps[:len(comps)-1]

@@ -113,7 +113,15 @@ func newWorld(t testing.TB) world {
 	if err := os.MkdirAll(cache, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	return world{root: root, cache: cache, target: filepath.Join(cache, "0123abcd")}
+	target := filepath.Join(cache, "0123abcd")
+	// The unpacked tree is read-only; without this, t.TempDir's own cleanup
+	// fails when the tests do not run as root.
+	t.Cleanup(func() {
+		if err := Remove(target); err != nil {
+			t.Errorf("Remove(%s): %v", target, err)
+		}
+	})
+	return world{root: root, cache: cache, target: target}
 }
 
 // walkRoot calls fn for everything below r, depth first in name order,
