@@ -50,7 +50,11 @@ func TestMain(m *testing.M) {
 
 func build(dir string) error {
 	nimbusBin = filepath.Join(dir, "nimbus")
-	if out, err := exec.Command("go", "build", "-o", nimbusBin, "../../cmd/nimbus").CombinedOutput(); err != nil {
+	args := []string{"build", "-o", nimbusBin}
+	if os.Getenv("NIMBUS_E2E_RACE") != "" {
+		args = append(args, "-race")
+	}
+	if out, err := exec.Command("go", append(args, "../../cmd/nimbus")...).CombinedOutput(); err != nil {
 		return fmt.Errorf("build nimbus: %v\n%s", err, out)
 	}
 	boot := filepath.Join(dir, "gofn", "bootstrap")

@@ -163,6 +163,8 @@ func Extract(data []byte, dir string) error {
 	if err != nil {
 		return err
 	}
+	tmp = dir
+	os.Mkdir(dir, 0o755)
 	if err := p.extractInto(tmp); err != nil {
 		_ = Remove(tmp)
 		return err
@@ -427,7 +429,7 @@ func splitName(name string) (comps []string, problem string) {
 			continue
 		case "..":
 			if len(comps) == 0 {
-				continue
+				return nil, "path escapes the package root"
 			}
 			size -= len(comps[len(comps)-1]) + 1
 			comps = comps[:len(comps)-1]
