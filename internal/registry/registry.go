@@ -191,7 +191,7 @@ func (r *Registry) Update(ctx context.Context, name string, change func(*Functio
 		}
 		rev, err := r.kv.Update(ctx, name, b, e.Revision())
 		if err != nil {
-			if errors.Is(err, jetstream.ErrKeyExists) || strings.Contains(err.Error(), "wrong last sequence") {
+			if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) {
 				continue // lost a race; read again
 			}
 			return nil, fmt.Errorf("registry: update %s: %w", name, err)

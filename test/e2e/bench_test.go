@@ -303,6 +303,11 @@ func BenchmarkColdStart(b *testing.B) {
 			lat.report(b, "", time.Millisecond, "ms")
 			inits.report(b, "init-", time.Millisecond, "ms")
 		})
+		// Stop this function's last environment, so that the next runtime's
+		// waitNoChildren does not wait for it.
+		if _, err := sdk.DeleteFunction(ctx, &awslambda.DeleteFunctionInput{FunctionName: aws.String(name)}); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 

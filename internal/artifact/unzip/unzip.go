@@ -163,8 +163,6 @@ func Extract(data []byte, dir string) error {
 	if err != nil {
 		return err
 	}
-	tmp = dir
-	os.Mkdir(dir, 0o755)
 	if err := p.extractInto(tmp); err != nil {
 		_ = Remove(tmp)
 		return err

@@ -398,6 +398,67 @@ func TestBudgetCountsActualBytes(t *testing.T) {
 	}
 }
 
+// TestRootConfinesWrites feeds the extraction code plans that validation
+// would never produce, to check that os.Root keeps writes inside the
+// temporary directory even if validation had a bug.
+func TestRootConfinesWrites(t *testing.T) {
+	data := buildZip(t, file("f", "payload"))
+	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	zf := zr.File[0]
+	tests := []struct {
+		name  string
+		build func(root *node)
+	}{
+		{"dotdot name", func(root *node) {
+			n := newNode(root, "..", kindFile, "..")
+			n.f, n.perm = zf, 0o444
+		}},
+		{"dotdot path", func(root *node) {
+			n := newNode(root, "../../../../evil", kindFile, "x")
+			n.f, n.perm = zf, 0o444
+		}},
+		{"absolute path", func(root *node) {
+			n := newNode(root, "/tmp/evil", kindFile, "x")
+			n.f, n.perm = zf, 0o444
+		}},
+		{"write through escaping symlink", func(root *node) {
+			l := newNode(root, "up", kindSymlink, "up")
+			l.target = "../../.."
+			n := newNode(root, "up/evil", kindFile, "x")
+			n.f, n.perm = zf, 0o444
+		}},
+		{"directory through escaping symlink", func(root *node) {
+			l := newNode(root, "up", kindSymlink, "up")
+			l.target = ".."
+			newNode(root, "up/evil", kindDir, "x")
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t)
+			tmp := filepath.Join(w.cache, "tmp")
+			if err := os.Mkdir(tmp, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { Remove(tmp) })
+			before := snapshot(t, w.root)
+			p := &plan{root: &node{kind: kindDir, children: map[string]*node{}}, contentBudget: MaxUnzipped}
+			tc.build(p.root)
+			if err := p.extractInto(tmp); err == nil {
+				t.Fatal("extractInto succeeded")
+			}
+			for _, s := range snapshot(t, w.root) {
+				if !slices.Contains(before, s) && !strings.HasPrefix(s, "a/b/parent/cache/tmp/") && !strings.HasPrefix(s, "a/b/parent/cache/tmp ") {
+					t.Errorf("written outside the temporary directory: %s", s)
+				}
+			}
+		})
+	}
+}
+
 type failWriter struct{ err error }
 
 func (f failWriter) Write([]byte) (int, error) { return 0, f.err }
