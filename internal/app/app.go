@@ -29,10 +29,12 @@ import (
 	"github.com/nimbus-dev/nimbus/internal/awsapi/lambdaapi"
 	"github.com/nimbus-dev/nimbus/internal/awsapi/sigv4"
 	"github.com/nimbus-dev/nimbus/internal/backbone"
+	"github.com/nimbus-dev/nimbus/internal/concurrency"
 	"github.com/nimbus-dev/nimbus/internal/config"
 	"github.com/nimbus-dev/nimbus/internal/invoke"
 	"github.com/nimbus-dev/nimbus/internal/lambda"
 	"github.com/nimbus-dev/nimbus/internal/logs"
+	"github.com/nimbus-dev/nimbus/internal/metrics"
 	"github.com/nimbus-dev/nimbus/internal/registry"
 	"github.com/nimbus-dev/nimbus/internal/runtimes"
 	"github.com/nimbus-dev/nimbus/internal/sandbox"
@@ -117,19 +119,35 @@ func Run(ctx context.Context, cfg *config.Server, stdout, stderr io.Writer) erro
 		keyID, secret = k, v
 		break
 	}
-	sch := sched.New(sched.Config{KeepAlive: cfg.KeepAlive, APIURL: apiURL, AccessKeyID: keyID, SecretAccessKey: secret, RuntimeDir: runtimeDir},
-		log, launcher, rt, code, logStore)
-	inv := invoke.New(invoke.Config{AsyncRetryBase: cfg.AsyncRetryBase}, log, reg, sch, bb.JetStream())
+	sch := sched.New(sched.Config{KeepAlive: cfg.KeepAlive, APIURL: apiURL, AccessKeyID: keyID, SecretAccessKey: secret,
+		RuntimeDir: runtimeDir, ScaleUpRate: cfg.ScaleUpRate}, log, launcher, rt, code, logStore)
+	lim := concurrency.New(cfg.AccountConcurrency)
+	met := metrics.New(metrics.Sources{
+		Concurrency: lim.Snapshot,
+		Envs: func() map[string]metrics.EnvCounts {
+			out := map[string]metrics.EnvCounts{}
+			for fn, st := range sch.Stats() {
+				out[fn] = metrics.EnvCounts{Idle: st.Idle, Busy: st.Busy, ProvisionedIdle: st.ProvisionedIdle}
+			}
+			return out
+		},
+	})
+	inv := invoke.New(invoke.Config{AsyncRetryBase: cfg.AsyncRetryBase}, log, reg, sch, lim, met, bb.JetStream())
 	if err := inv.Open(ctx); err != nil {
 		return err
 	}
+	inv.LoadReservations()
 
 	var verifier *sigv4.Verifier
 	if len(cfg.AccessKeys) > 0 {
 		verifier = sigv4.New(sigv4.Credentials(cfg.AccessKeys))
 	}
 	mux := http.NewServeMux()
-	lambdaapi.New(log, reg, code, rt, inv, sch, lambdaapi.AccountLimits{ConcurrentExecutions: cfg.AccountConcurrency}).Register(mux)
+	lambdaapi.New(log, reg, code, rt, inv, sch, lim, lambdaapi.Limits{UnreservedMin: cfg.UnreservedMin}).Register(mux)
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		met.WriteTo(w)
+	})
 	mux.Handle("GET /nimbus/v1/functions/{name}/logs", logsHandler(log, reg, logStore))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
@@ -155,6 +173,7 @@ func Run(ctx context.Context, cfg *config.Server, stdout, stderr io.Writer) erro
 	run("registry", reg.Run)
 	run("scheduler", sch.Run)
 	run("async", inv.Run)
+	run("provisioner", inv.RunProvisioner)
 	serve := func(srv *http.Server, ln net.Listener) {
 		wg.Go(func() {
 			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -82,9 +82,11 @@ var allowed = map[string][]string{
 	"internal/artifact":         {"internal/lambda", "internal/artifact/unzip"},
 	"internal/awsapi/sigv4":     {},
 	"internal/sched":            {"internal/lambda", "internal/artifact", "internal/logs", "internal/runtimeapi", "internal/runtimes", "internal/sandbox"},
-	"internal/invoke":           {"internal/lambda", "internal/registry", "internal/runtimeapi", "internal/sched"},
+	"internal/concurrency":      {"internal/lambda"},
+	"internal/metrics":          {"internal/concurrency"},
+	"internal/invoke":           {"internal/lambda", "internal/registry", "internal/runtimeapi", "internal/sched", "internal/concurrency", "internal/metrics"},
 	"internal/awsapi":           {"internal/lambda", "internal/awsapi/sigv4"},
-	"internal/awsapi/lambdaapi": {"internal/lambda", "internal/awsapi", "internal/artifact", "internal/invoke", "internal/registry", "internal/runtimes"},
+	"internal/awsapi/lambdaapi": {"internal/lambda", "internal/awsapi", "internal/artifact", "internal/invoke", "internal/registry", "internal/runtimes", "internal/concurrency"},
 	"internal/cli":              {"internal/lambda", "internal/config"},
 }
 

@@ -22,9 +22,13 @@ type Server struct {
 	// AccessKeys maps access key ids to secrets; empty means no authentication
 	// (only allowed on loopback addresses).
 	AccessKeys map[string]string
-	// AccountConcurrency is the account concurrency limit reported by GetAccountSettings.
+	// AccountConcurrency is the account concurrency limit.
 	AccountConcurrency int
-	LogLevel           string
+	// UnreservedMin is how much of it reservations must leave unreserved.
+	UnreservedMin int
+	// ScaleUpRate is how many new environments a function may start per 10 s.
+	ScaleUpRate int
+	LogLevel    string
 }
 
 // Client configures the client subcommands.
@@ -51,6 +55,8 @@ func ParseServer(name string, args []string, getenv Getenv, stderr io.Writer) (*
 	fs.StringVar(&runtimeMap, "runtime-map", getenv("NIMBUS_RUNTIME_MAP"), "run runtimes on another's interpreter, e.g. python3.12=python3.11,nodejs22.x=nodejs20.x (NIMBUS_RUNTIME_MAP)")
 	fs.StringVar(&accessKeys, "access-keys", getenv("NIMBUS_ACCESS_KEYS"), "ACCESS_KEY_ID:SECRET[,…]: require SigV4 signatures by these keys (NIMBUS_ACCESS_KEYS)")
 	fs.IntVar(&c.AccountConcurrency, "account-concurrency", envInt(getenv, "NIMBUS_ACCOUNT_CONCURRENCY", 1000), "account concurrency limit (NIMBUS_ACCOUNT_CONCURRENCY)")
+	fs.IntVar(&c.UnreservedMin, "unreserved-min", envInt(getenv, "NIMBUS_UNRESERVED_MIN", 100), "concurrency that reservations must leave unreserved (NIMBUS_UNRESERVED_MIN)")
+	fs.IntVar(&c.ScaleUpRate, "scale-up-rate", envInt(getenv, "NIMBUS_SCALE_UP_RATE", 1000), "new execution environments per function per 10 s (NIMBUS_SCALE_UP_RATE)")
 	fs.StringVar(&c.LogLevel, "log-level", env(getenv, "NIMBUS_LOG_LEVEL", "info"), "server log level: debug, info, warn, error (NIMBUS_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -64,6 +70,9 @@ func ParseServer(name string, args []string, getenv Getenv, stderr io.Writer) (*
 	}
 	if c.AccessKeys, err = pairs(accessKeys, ":"); err != nil {
 		return nil, fmt.Errorf("--access-keys: %w", err)
+	}
+	if c.AccountConcurrency < 1 || c.UnreservedMin < 0 || c.UnreservedMin > c.AccountConcurrency || c.ScaleUpRate < 1 {
+		return nil, fmt.Errorf("--account-concurrency must be ≥ 1, --unreserved-min within it, --scale-up-rate ≥ 1")
 	}
 	if c.AsyncRetryBase <= 0 {
 		return nil, fmt.Errorf("--async-retry-base must be positive")

@@ -15,12 +15,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/nimbus-dev/nimbus/internal/concurrency"
 	"github.com/nimbus-dev/nimbus/internal/lambda"
+	"github.com/nimbus-dev/nimbus/internal/metrics"
 	"github.com/nimbus-dev/nimbus/internal/registry"
 	"github.com/nimbus-dev/nimbus/internal/runtimeapi"
 	"github.com/nimbus-dev/nimbus/internal/sched"
@@ -33,6 +37,12 @@ type Config struct {
 	AsyncRetryBase time.Duration
 	// AsyncWorkers bounds concurrent async invocations on this node; zero means 64.
 	AsyncWorkers int
+}
+
+// Metrics receives one observation per finished or throttled invocation.
+type Metrics interface {
+	Invoked(metrics.Observation)
+	Throttled(fn, reason string)
 }
 
 // Request is one invocation request.
@@ -62,23 +72,30 @@ type Response struct {
 
 // Service is the invocation front door.
 type Service struct {
-	cfg   Config
-	log   *slog.Logger
-	reg   *registry.Registry
-	sched *sched.Scheduler
-	js    jetstream.JetStream
-	cons  jetstream.Consumer
+	cfg     Config
+	log     *slog.Logger
+	reg     *registry.Registry
+	sched   *sched.Scheduler
+	lim     *concurrency.Limiter
+	metrics Metrics
+	js      jetstream.JetStream
+	cons    jetstream.Consumer
+
+	reconcile chan struct{} // wakes the provisioner; buffered 1
+	pmu       sync.Mutex
+	pstatus   map[pkey]provisionedStatus // guarded by pmu
 }
 
 // New returns the service; Open must be called before async invocations.
-func New(cfg Config, log *slog.Logger, reg *registry.Registry, s *sched.Scheduler, js jetstream.JetStream) *Service {
+func New(cfg Config, log *slog.Logger, reg *registry.Registry, s *sched.Scheduler, lim *concurrency.Limiter, m Metrics, js jetstream.JetStream) *Service {
 	if cfg.AsyncRetryBase <= 0 {
 		cfg.AsyncRetryBase = time.Minute
 	}
 	if cfg.AsyncWorkers <= 0 {
 		cfg.AsyncWorkers = 64
 	}
-	return &Service{cfg: cfg, log: log, reg: reg, sched: s, js: js}
+	return &Service{cfg: cfg, log: log, reg: reg, sched: s, lim: lim, metrics: m, js: js,
+		reconcile: make(chan struct{}, 1), pstatus: map[pkey]provisionedStatus{}}
 }
 
 // target is a resolved function version.
@@ -96,7 +113,7 @@ func (s *Service) resolve(ref, qualifier string) (target, error) {
 	if !ok {
 		return target{}, lambda.NotFound("Function not found: %s", arnFor(name, q))
 	}
-	cfg, ok := fn.Version(q)
+	cfg, ok := fn.Resolve(q, rand.Float64())
 	if !ok {
 		return target{}, lambda.NotFound("Function not found: %s", arnFor(name, q))
 	}
@@ -197,7 +214,23 @@ func (s *Service) run(ctx context.Context, t target, req Request, clientContext 
 		ContentType:   req.ContentType,
 		Payload:       req.Payload,
 	}
-	out, err := s.sched.Invoke(context.WithoutCancel(ctx), t.cfg, inv)
+	grant, err := s.lim.Acquire(t.cfg.FunctionName, t.cfg.Version)
+	if err != nil {
+		if e, ok := lambda.AsError(err); ok {
+			s.metrics.Throttled(t.cfg.FunctionName, e.Reason)
+		}
+		return sched.Outcome{}, err
+	}
+	out, err := s.sched.Invoke(context.WithoutCancel(ctx), t.cfg, inv, grant.Provisioned)
+	s.lim.Release(grant)
+	if e, ok := lambda.AsError(err); ok { // throttled by the scale-up rate
+		s.metrics.Throttled(t.cfg.FunctionName, e.Reason)
+		return out, err
+	}
+	if err == nil {
+		s.metrics.Invoked(metrics.Observation{Function: t.cfg.FunctionName, Duration: out.Duration, InitDuration: out.InitDuration,
+			Failed: out.Result.ErrorType != "", Cold: out.Cold, Provisioned: grant.Provisioned, Spillover: grant.Spillover})
+	}
 	if err != nil {
 		s.log.Error("invoke failed", "function", t.cfg.FunctionName, "request_id", req.RequestID, "err", err)
 		return out, fmt.Errorf("invoke %s: %w", t.cfg.FunctionName, err)

@@ -33,6 +33,40 @@ type Function struct {
 	Versions []lambda.Config `json:"versions,omitempty"`
 	// LastVersion is the number of the last version ever published (numbers are not reused).
 	LastVersion int `json:"lastVersion"`
+	// Aliases by name.
+	Aliases map[string]lambda.Alias `json:"aliases,omitempty"`
+	// Reserved is the reserved concurrency; nil when the function has none.
+	Reserved *int `json:"reserved,omitempty"`
+	// Provisioned maps a version number or alias name to its provisioned concurrency.
+	Provisioned map[string]lambda.Provisioned `json:"provisioned,omitempty"`
+}
+
+// Resolve returns the configuration a qualifier designates: $LATEST (or ""), a
+// version, or an alias, which routes by its weights (pick is a number in [0,1)
+// that decides between the alias's versions). ok is false if nothing matches.
+func (f *Function) Resolve(q string, pick float64) (cfg *lambda.Config, ok bool) {
+	if a, isAlias := f.Aliases[q]; isAlias {
+		v := a.FunctionVersion
+		if a.RoutingConfig != nil {
+			for other, w := range a.RoutingConfig.AdditionalVersionWeights {
+				if pick < w {
+					v = other
+				}
+			}
+		}
+		return f.Version(v)
+	}
+	return f.Version(q)
+}
+
+// ProvisionedVersion returns the version a provisioned configuration's qualifier
+// (a version or an alias) runs.
+func (f *Function) ProvisionedVersion(q string) (string, bool) {
+	if a, ok := f.Aliases[q]; ok {
+		return a.FunctionVersion, true
+	}
+	_, ok := f.Version(q)
+	return q, ok && q != lambda.Latest && q != ""
 }
 
 // Version returns the configuration for a qualifier ("" or $LATEST, or a version number).

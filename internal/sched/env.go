@@ -24,6 +24,8 @@ type Outcome struct {
 	InitDuration time.Duration // non-zero on a cold start
 	// ExecutedVersion is the version that ran.
 	ExecutedVersion string
+	// Cold reports that the invocation started a new environment.
+	Cold bool
 }
 
 // env is one execution environment: a sandboxed bootstrap process and the
@@ -37,6 +39,8 @@ type env struct {
 	proc      *sandbox.Process
 	initDur   time.Duration // reported with the first invocation, then zeroed
 	lastUsed  time.Time     // guarded by the pool's mu while idle
+	// provisioned environments were initialised ahead of demand and are never reaped.
+	provisioned bool
 
 	mu    sync.Mutex
 	lines []byte // guarded by mu: output not yet attributed to an invocation
@@ -98,7 +102,7 @@ func (e *initError) Error() string { return "init failed: " + e.out.Result.Error
 // start starts an environment for cfg and waits for its runtime to be ready (its
 // first /next). An init failure is returned as *initError with the outcome to
 // report for the invocation that caused the cold start (requestID).
-func (s *Scheduler) start(ctx context.Context, cfg *lambda.Config, requestID string) (*env, error) {
+func (s *Scheduler) start(ctx context.Context, cfg *lambda.Config, requestID string, provisioned bool) (*env, error) {
 	t0 := time.Now()
 	codeDir, err := s.code.Dir(ctx, cfg.CodeSha256)
 	if err != nil {
@@ -113,16 +117,17 @@ func (s *Scheduler) start(ctx context.Context, cfg *lambda.Config, requestID str
 		return nil, err
 	}
 	e := &env{
-		id:   lambda.NewHexID(16),
-		cfg:  cfg,
-		rapi: rapi,
+		id:          lambda.NewHexID(16),
+		cfg:         cfg,
+		rapi:        rapi,
+		provisioned: provisioned,
 	}
 	e.logStream = t0.UTC().Format("2006/01/02") + "/[" + cfg.Version + "]" + e.id
 	proc, err := s.launcher.Start(sandbox.Spec{
 		ID:     e.id,
 		Path:   cmd.Path,
 		Args:   cmd.Args,
-		Env:    s.environ(cfg, cmd, codeDir, rapi.Addr(), e.logStream),
+		Env:    s.environ(cfg, cmd, codeDir, rapi.Addr(), e.logStream, provisioned),
 		Dir:    codeDir,
 		Output: e.output,
 	})
@@ -174,7 +179,7 @@ func (s *Scheduler) initFailed(e *env, t0 time.Time, requestID string, res runti
 	e.logf("END RequestId: %s", requestID)
 	e.logf("REPORT RequestId: %s\tDuration: %.2f ms\tBilled Duration: %d ms\tMemory Size: %d MB\tMax Memory Used: %d MB\tStatus: error\tError Type: %s",
 		requestID, ms(d), billed(d), e.cfg.MemorySize, 0, res.ErrorType)
-	out := Outcome{Result: res, Log: e.takeLog(), Duration: d, InitDuration: d, ExecutedVersion: e.cfg.Version}
+	out := Outcome{Result: res, Log: e.takeLog(), Duration: d, InitDuration: d, ExecutedVersion: e.cfg.Version, Cold: true}
 	s.logs.Append(e.cfg.FunctionName, e.logStream, out.Log)
 	return &initError{out: out}
 }
@@ -249,7 +254,11 @@ func orUnknown(s string) string {
 
 // environ builds the bootstrap's environment: the customer's variables, then
 // what Lambda reserves (which customers cannot override).
-func (s *Scheduler) environ(cfg *lambda.Config, cmd runtimesCommand, codeDir, rapiAddr, logStream string) []string {
+func (s *Scheduler) environ(cfg *lambda.Config, cmd runtimesCommand, codeDir, rapiAddr, logStream string, provisioned bool) []string {
+	initType := "on-demand"
+	if provisioned {
+		initType = "provisioned-concurrency"
+	}
 	vars := map[string]string{
 		"LANG":            "en_US.UTF-8",
 		"PATH":            "/usr/local/bin:/usr/bin:/bin:/opt/bin",
@@ -268,7 +277,7 @@ func (s *Scheduler) environ(cfg *lambda.Config, cmd runtimesCommand, codeDir, ra
 		"AWS_LAMBDA_RUNTIME_API":          rapiAddr,
 		"AWS_LAMBDA_LOG_GROUP_NAME":       lambda.LogGroup(cfg.FunctionName),
 		"AWS_LAMBDA_LOG_STREAM_NAME":      logStream,
-		"AWS_LAMBDA_INITIALIZATION_TYPE":  "on-demand",
+		"AWS_LAMBDA_INITIALIZATION_TYPE":  initType,
 		"_HANDLER":                        cfg.Handler,
 		"LAMBDA_TASK_ROOT":                codeDir,
 		"LAMBDA_RUNTIME_DIR":              s.cfg.RuntimeDir,

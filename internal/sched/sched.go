@@ -36,6 +36,9 @@ type Config struct {
 	AccessKeyID, SecretAccessKey string
 	// RuntimeDir is LAMBDA_RUNTIME_DIR.
 	RuntimeDir string
+	// ScaleUpRate is how many new environments a function may start per 10 s
+	// (refilled continuously, not accumulating beyond it); zero means 1000, as Lambda.
+	ScaleUpRate int
 }
 
 type runtimesCommand = runtimes.Command
@@ -49,9 +52,36 @@ type Scheduler struct {
 	code     *artifact.Store
 	logs     *logs.Store
 
-	mu    sync.Mutex
-	pools map[poolKey]*pool // guarded by mu
-	stops sync.WaitGroup    // environments being stopped
+	mu      sync.Mutex
+	pools   map[poolKey]*pool  // guarded by mu
+	buckets map[string]*bucket // guarded by mu: scale-up tokens per function
+	stops   sync.WaitGroup     // environments being stopped
+}
+
+// bucket is a token bucket of new environments.
+type bucket struct {
+	tokens float64
+	at     time.Time
+}
+
+// admitScaleUp takes a scale-up token for fn or throttles.
+func (s *Scheduler) admitScaleUp(fn string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	capacity := float64(s.cfg.ScaleUpRate)
+	b := s.buckets[fn]
+	if b == nil {
+		b = &bucket{tokens: capacity, at: now}
+		s.buckets[fn] = b
+	}
+	b.tokens = min(capacity, b.tokens+now.Sub(b.at).Seconds()*capacity/10)
+	b.at = now
+	if b.tokens < 1 {
+		return lambda.TooManyRequests("FunctionInvocationRateLimitExceeded", 1)
+	}
+	b.tokens--
+	return nil
 }
 
 type poolKey struct{ name, version string }
@@ -59,9 +89,12 @@ type poolKey struct{ name, version string }
 type pool struct {
 	revision string
 
-	mu      sync.Mutex
-	idle    []*env // guarded by mu; most recently used last
-	retired bool   // guarded by mu
+	mu       sync.Mutex
+	idle     []*env // guarded by mu; on-demand, most recently used last
+	provIdle []*env // guarded by mu; provisioned and idle
+	provLive int    // guarded by mu; provisioned environments alive (idle or busy)
+	busy     int    // guarded by mu; environments running an invocation or starting for one
+	retired  bool   // guarded by mu
 }
 
 // New returns a scheduler.
@@ -69,36 +102,120 @@ func New(cfg Config, log *slog.Logger, l *sandbox.Launcher, rt *runtimes.Catalog
 	if cfg.KeepAlive <= 0 {
 		cfg.KeepAlive = 10 * time.Minute
 	}
-	return &Scheduler{cfg: cfg, log: log, launcher: l, runtimes: rt, code: code, logs: ls, pools: map[poolKey]*pool{}}
+	if cfg.ScaleUpRate <= 0 {
+		cfg.ScaleUpRate = 1000
+	}
+	return &Scheduler{cfg: cfg, log: log, launcher: l, runtimes: rt, code: code, logs: ls, pools: map[poolKey]*pool{}, buckets: map[string]*bucket{}}
 }
 
-// Invoke runs inv on the version cfg describes. A failed cold start is reported
-// in the Outcome like any function error; the error result is for platform
-// failures only (code missing, no process could be started).
-func (s *Scheduler) Invoke(ctx context.Context, cfg *lambda.Config, inv *runtimeapi.Invocation) (Outcome, error) {
+// Invoke runs inv on the version cfg describes, on a provisioned environment if
+// the caller was granted provisioned capacity (falling back to on-demand if none
+// is idle at this instant). A failed cold start is reported in the Outcome like
+// any function error; the error result is for platform failures only (code
+// missing, no process could be started).
+func (s *Scheduler) Invoke(ctx context.Context, cfg *lambda.Config, inv *runtimeapi.Invocation, provisioned bool) (Outcome, error) {
 	p := s.pool(cfg)
 	for {
-		e := p.take()
+		e := p.take(provisioned)
 		if e == nil {
 			var err error
-			e, err = s.start(ctx, cfg, inv.RequestID)
+			if err := s.admitScaleUp(cfg.FunctionName); err != nil {
+				p.done()
+				return Outcome{}, err
+			}
+			e, err = s.start(ctx, cfg, inv.RequestID, false)
 			if ie, ok := errors.AsType[*initError](err); ok {
+				p.done()
 				return ie.out, nil
 			}
 			if err != nil {
+				p.done()
 				return Outcome{}, err
 			}
+			out, delivered := s.invoke(ctx, e, inv)
+			out.Cold = true
+			s.release(p, e)
+			if delivered {
+				return out, nil
+			}
+			continue
 		}
 		out, delivered := s.invoke(ctx, e, inv)
-		if !e.alive() || !p.put(e) {
-			s.stop(e)
-		}
+		s.release(p, e)
 		if delivered {
 			return out, nil
 		}
 		// The environment died while idle, before its runtime took the
 		// invocation: run it in another one.
 	}
+}
+
+// release returns e to its pool, or stops it if it died or the pool is retired.
+func (s *Scheduler) release(p *pool, e *env) {
+	p.mu.Lock()
+	p.busy--
+	p.mu.Unlock()
+	if !e.alive() || !p.put(e) {
+		if e.provisioned {
+			p.mu.Lock()
+			p.provLive--
+			p.mu.Unlock()
+		}
+		s.stop(e)
+	}
+}
+
+// Provision makes cfg's pool hold n provisioned environments, starting missing
+// ones (initialised ahead, AWS_LAMBDA_INITIALIZATION_TYPE=provisioned-concurrency)
+// and stopping idle extra ones. It returns how many are alive, and the first
+// init failure if any.
+func (s *Scheduler) Provision(ctx context.Context, cfg *lambda.Config, n int) (int, error) {
+	p := s.pool(cfg)
+	p.mu.Lock()
+	missing := n - p.provLive
+	var extra []*env
+	for missing < 0 && len(p.provIdle) > 0 {
+		extra = append(extra, p.provIdle[len(p.provIdle)-1])
+		p.provIdle = p.provIdle[:len(p.provIdle)-1]
+		p.provLive--
+		missing++
+	}
+	if missing > 0 {
+		p.provLive += missing // reserved now so concurrent calls do not overshoot
+	}
+	p.mu.Unlock()
+	for _, e := range extra {
+		s.stop(e)
+	}
+	var firstErr error
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 4)
+	for range max(missing, 0) {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			e, err := s.start(ctx, cfg, lambda.NewRequestID(), true)
+			if err == nil && !p.put(e) {
+				err = errors.New("pool retired")
+				s.stop(e)
+			}
+			if err != nil {
+				p.mu.Lock()
+				p.provLive--
+				p.mu.Unlock()
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.provLive, firstErr
 }
 
 // pool returns the pool for cfg's version at cfg's revision, retiring an older one.
@@ -119,15 +236,28 @@ func (s *Scheduler) pool(cfg *lambda.Config) *pool {
 	return np
 }
 
-func (p *pool) take() *env {
+// take returns an idle environment (a provisioned one first if asked), or nil.
+func (p *pool) take(provisioned bool) *env {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for n := len(p.idle); n > 0; n = len(p.idle) {
-		e := p.idle[n-1]
-		p.idle = p.idle[:n-1]
+	p.busy++ // the caller runs an invocation here or in a new environment
+	if provisioned {
+		if e := popAlive(&p.provIdle, &p.provLive); e != nil {
+			return e
+		}
+	}
+	var none int
+	return popAlive(&p.idle, &none)
+}
+
+func popAlive(stack *[]*env, live *int) *env {
+	for n := len(*stack); n > 0; n = len(*stack) {
+		e := (*stack)[n-1]
+		*stack = (*stack)[:n-1]
 		if e.alive() {
 			return e
 		}
+		*live--
 	}
 	return nil
 }
@@ -140,15 +270,19 @@ func (p *pool) put(e *env) bool {
 		return false
 	}
 	e.lastUsed = time.Now()
-	p.idle = append(p.idle, e)
+	if e.provisioned {
+		p.provIdle = append(p.provIdle, e)
+	} else {
+		p.idle = append(p.idle, e)
+	}
 	return true
 }
 
 func (s *Scheduler) retire(p *pool) {
 	p.mu.Lock()
 	p.retired = true
-	idle := p.idle
-	p.idle = nil
+	idle := append(p.idle, p.provIdle...)
+	p.idle, p.provIdle, p.provLive = nil, nil, 0
 	p.mu.Unlock()
 	for _, e := range idle {
 		s.stop(e)
@@ -234,6 +368,33 @@ func (s *Scheduler) stopAll() {
 	s.stops.Wait()
 }
 
+// done ends a take that found no environment to release.
+func (p *pool) done() {
+	p.mu.Lock()
+	p.busy--
+	p.mu.Unlock()
+}
+
+// EnvStats counts one function's environments by state.
+type EnvStats struct{ Idle, Busy, ProvisionedIdle int }
+
+// Stats returns environment counts per function.
+func (s *Scheduler) Stats() map[string]EnvStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]EnvStats{}
+	for k, p := range s.pools {
+		p.mu.Lock()
+		st := out[k.name]
+		st.Idle += len(p.idle)
+		st.ProvisionedIdle += len(p.provIdle)
+		st.Busy += p.busy
+		out[k.name] = st
+		p.mu.Unlock()
+	}
+	return out
+}
+
 // Idle returns the number of idle environments (for tests and metrics).
 func (s *Scheduler) Idle() int {
 	s.mu.Lock()
@@ -241,7 +402,7 @@ func (s *Scheduler) Idle() int {
 	n := 0
 	for _, p := range s.pools {
 		p.mu.Lock()
-		n += len(p.idle)
+		n += len(p.idle) + len(p.provIdle)
 		p.mu.Unlock()
 	}
 	return n

@@ -114,7 +114,17 @@ func userErr(format string, args ...any) *Error {
 }
 
 func entryErr(name, format string, args ...any) *Error {
-	return &Error{Message: fmt.Sprintf("zip entry %q: ", name) + fmt.Sprintf(format, args...)}
+	return &Error{Message: "zip entry " + quote(name) + ": " + fmt.Sprintf(format, args...)}
+}
+
+// quote quotes a name from the archive for an error message, shortening it
+// if needed: zip entry names can be up to 64 KB long.
+func quote(s string) string {
+	const max = 200
+	if len(s) > max {
+		return fmt.Sprintf("%q...", s[:max])
+	}
+	return fmt.Sprintf("%q", s)
 }
 
 // Check validates an archive without writing anything. See the package
@@ -274,7 +284,7 @@ func newPlan(data []byte) (*plan, error) {
 	var declared uint64
 	for _, f := range zr.File {
 		if f.UncompressedSize64 > MaxUnzipped-declared {
-			return nil, userErr("unzipped size must not exceed %d bytes (250 MB); entry %q takes it over the limit", MaxUnzipped, f.Name)
+			return nil, userErr("unzipped size must not exceed %d bytes (250 MB); entry %s takes it over the limit", MaxUnzipped, quote(f.Name))
 		}
 		declared += f.UncompressedSize64
 	}
@@ -290,13 +300,15 @@ func newPlan(data []byte) (*plan, error) {
 			return nil, entryErr(name, "encrypted entries are not supported")
 		}
 		mode := f.Mode()
+		// Like "/", a trailing "\" (from Windows tools) marks a directory.
+		dirName := strings.HasSuffix(name, "/") || strings.HasSuffix(name, `\`)
 		var k kind
 		switch {
-		case mode&fs.ModeSymlink != 0 && mode&fs.ModeDir == 0:
+		case mode&fs.ModeSymlink != 0 && !dirName:
 			k = kindSymlink
 		case mode&fs.ModeSymlink != 0:
 			return nil, entryErr(name, "unsupported entry type (symlink with a directory name)")
-		case mode.IsDir():
+		case mode.IsDir() || dirName && mode.IsRegular():
 			k = kindDir
 		case mode&fs.ModeType != 0:
 			return nil, entryErr(name, "unsupported entry type %v (only files, directories and symlinks are allowed)", mode.Type())
@@ -329,7 +341,7 @@ func newPlan(data []byte) (*plan, error) {
 				}
 				child = newNode(dir, c, kindDir, "")
 			} else if child.kind != kindDir {
-				return nil, entryErr(name, "parent %q is a %s in this archive", child.path, child.kind.noun())
+				return nil, entryErr(name, "parent %s is a %s in this archive", quote(child.path), child.kind.noun())
 			}
 			dir = child
 		}
@@ -344,9 +356,9 @@ func newPlan(data []byte) (*plan, error) {
 			}
 			what := existing.kind.noun()
 			if existing.entry != "" {
-				what = fmt.Sprintf("%s (entry %q)", what, existing.entry)
+				what = fmt.Sprintf("%s (entry %s)", what, quote(existing.entry))
 			}
-			return nil, entryErr(name, "conflicts with %s at the same path %q", what, existing.path)
+			return nil, entryErr(name, "conflicts with %s at the same path %s", what, quote(existing.path))
 		}
 		if nodes++; nodes > maxNodes {
 			return nil, entryErr(name, "the archive has more than %d files and directories", maxNodes)
@@ -493,9 +505,9 @@ func readLink(f *zip.File) (string, error) {
 	case strings.IndexByte(t, 0) >= 0:
 		return "", entryErr(f.Name, "symlink target contains a NUL byte")
 	case t[0] == '/' || t[0] == '\\' || hasDriveLetter(t):
-		return "", entryErr(f.Name, "symlink target %q is an absolute path", t)
+		return "", entryErr(f.Name, "symlink target %s is an absolute path", quote(t))
 	case strings.IndexByte(t, '\\') >= 0:
-		return "", entryErr(f.Name, "symlink target %q contains a backslash", t)
+		return "", entryErr(f.Name, "symlink target %s contains a backslash", quote(t))
 	default:
 		return t, nil
 	}
@@ -537,7 +549,7 @@ func (r *resolver) check(link *node, steps *int) error {
 			continue
 		case "..":
 			if len(r.stack) == 1 {
-				return entryErr(link.entry, "symlink target %q points outside the package root", link.target)
+				return entryErr(link.entry, "symlink target %s points outside the package root", quote(link.target))
 			}
 			r.stack = r.stack[:len(r.stack)-1]
 			continue
@@ -548,7 +560,7 @@ func (r *resolver) check(link *node, steps *int) error {
 		}
 		if child != nil && child.kind == kindSymlink {
 			if hops++; hops > maxSymlinkHops {
-				return entryErr(link.entry, "symlink target %q is a symlink loop or chain longer than %d links", link.target, maxSymlinkHops)
+				return entryErr(link.entry, "symlink target %s is a symlink loop or chain longer than %d links", quote(link.target), maxSymlinkHops)
 			}
 			r.pending = append(r.pending, strings.Split(child.target, "/"))
 			continue

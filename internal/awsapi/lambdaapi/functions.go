@@ -398,6 +398,8 @@ func (a *API) deleteFunction(r *http.Request) (int, any, error) {
 			return 0, nil, err
 		}
 		a.sched.Retire(name)
+		a.limiter.Forget(name)
+		a.invoke.Reconcile()
 		return http.StatusNoContent, nil, nil
 	}
 	if q == lambda.Latest {
@@ -408,12 +410,19 @@ func (a *API) deleteFunction(r *http.Request) (int, any, error) {
 		if i < 0 {
 			return lambda.NotFound("Function not found: %s", lambda.QualifiedARN(name, q))
 		}
+		for alias, al := range fn.Aliases {
+			if al.FunctionVersion == q || al.RoutingConfig != nil && al.RoutingConfig.AdditionalVersionWeights[q] > 0 {
+				return lambda.Conflict("Unable to delete version because the following aliases reference it: [%s]", alias)
+			}
+		}
 		fn.Versions = slices.Delete(fn.Versions, i, i+1)
+		delete(fn.Provisioned, q)
 		return nil
 	})
 	if err != nil {
 		return 0, nil, err
 	}
 	a.sched.Retire(name)
+	a.invoke.Reconcile()
 	return http.StatusNoContent, nil, nil
 }

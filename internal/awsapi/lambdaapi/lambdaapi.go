@@ -16,6 +16,7 @@ import (
 
 	"github.com/nimbus-dev/nimbus/internal/artifact"
 	"github.com/nimbus-dev/nimbus/internal/awsapi"
+	"github.com/nimbus-dev/nimbus/internal/concurrency"
 	"github.com/nimbus-dev/nimbus/internal/invoke"
 	"github.com/nimbus-dev/nimbus/internal/lambda"
 	"github.com/nimbus-dev/nimbus/internal/registry"
@@ -38,20 +39,22 @@ type API struct {
 	runtimes *runtimes.Catalogue
 	invoke   *invoke.Service
 	sched    Scheduler
-	limits   AccountLimits
+	limiter  *concurrency.Limiter
+	limits   Limits
 }
 
-// AccountLimits are reported by GetAccountSettings.
-type AccountLimits struct {
-	ConcurrentExecutions int
+// Limits configures account-level validation.
+type Limits struct {
+	// UnreservedMin is how much of the account limit reservations must leave unreserved; zero means 100.
+	UnreservedMin int
 }
 
 // New returns the API.
-func New(log *slog.Logger, reg *registry.Registry, code *artifact.Store, rt *runtimes.Catalogue, inv *invoke.Service, s Scheduler, limits AccountLimits) *API {
-	if limits.ConcurrentExecutions == 0 {
-		limits.ConcurrentExecutions = 1000
+func New(log *slog.Logger, reg *registry.Registry, code *artifact.Store, rt *runtimes.Catalogue, inv *invoke.Service, s Scheduler, lim *concurrency.Limiter, limits Limits) *API {
+	if limits.UnreservedMin == 0 {
+		limits.UnreservedMin = 100
 	}
-	return &API{log: log, reg: reg, code: code, runtimes: rt, invoke: inv, sched: s, limits: limits}
+	return &API{log: log, reg: reg, code: code, runtimes: rt, invoke: inv, sched: s, limiter: lim, limits: limits}
 }
 
 // Register adds the API's routes to mux.
@@ -74,6 +77,17 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /2016-08-19/account-settings/{$}", a.handle(a.accountSettings))
 	mux.HandleFunc("GET /2016-08-19/account-settings", a.handle(a.accountSettings))
 	mux.HandleFunc("GET /nimbus/v1/code/{sha}", a.codeBlob)
+	mux.HandleFunc("PUT /2017-10-31/functions/{name}/concurrency", a.handle(a.putFunctionConcurrency))
+	mux.HandleFunc("GET /2019-09-30/functions/{name}/concurrency", a.handle(a.getFunctionConcurrency))
+	mux.HandleFunc("DELETE /2017-10-31/functions/{name}/concurrency", a.handle(a.deleteFunctionConcurrency))
+	mux.HandleFunc("PUT /2019-09-30/functions/{name}/provisioned-concurrency", a.handle(a.putProvisioned))
+	mux.HandleFunc("GET /2019-09-30/functions/{name}/provisioned-concurrency", a.handle(a.getProvisioned))
+	mux.HandleFunc("DELETE /2019-09-30/functions/{name}/provisioned-concurrency", a.handle(a.deleteProvisioned))
+	mux.HandleFunc("POST "+fns+"/{name}/aliases", a.handle(a.createAlias))
+	mux.HandleFunc("GET "+fns+"/{name}/aliases", a.handle(a.listAliases))
+	mux.HandleFunc("GET "+fns+"/{name}/aliases/{alias}", a.handle(a.getAlias))
+	mux.HandleFunc("PUT "+fns+"/{name}/aliases/{alias}", a.handle(a.updateAlias))
+	mux.HandleFunc("DELETE "+fns+"/{name}/aliases/{alias}", a.handle(a.deleteAlias))
 }
 
 // op is a JSON operation: it returns the status and the value to encode, or an error.
@@ -130,7 +144,7 @@ func (a *API) function(r *http.Request) (*registry.Function, string, error) {
 }
 
 func versionOf(fn *registry.Function, q string) (*lambda.Config, error) {
-	cfg, ok := fn.Version(q)
+	cfg, ok := fn.Resolve(q, 0)
 	if !ok {
 		return nil, lambda.NotFound("Function not found: %s", lambda.QualifiedARN(fn.Latest.FunctionName, q))
 	}
@@ -164,11 +178,16 @@ func (a *API) getFunction(r *http.Request) (int, any, error) {
 		return 0, nil, err
 	}
 	sum, _ := base64.StdEncoding.DecodeString(cfg.CodeSha256)
+	var conc *reservedBody
+	if fn.Reserved != nil {
+		conc = &reservedBody{fn.Reserved}
+	}
 	return http.StatusOK, struct {
 		Configuration *lambda.Config    `json:"Configuration"`
 		Code          functionCode      `json:"Code"`
+		Concurrency   *reservedBody     `json:"Concurrency,omitempty"`
 		Tags          map[string]string `json:"Tags,omitempty"`
-	}{cfg, functionCode{RepositoryType: "S3", Location: "http://" + r.Host + "/nimbus/v1/code/" + hex.EncodeToString(sum)}, nil}, nil
+	}{cfg, functionCode{RepositoryType: "S3", Location: "http://" + r.Host + "/nimbus/v1/code/" + hex.EncodeToString(sum)}, conc, nil}, nil
 }
 
 // codeBlob serves a stored deployment package (GetFunction's Code.Location).
@@ -300,7 +319,7 @@ func (a *API) accountSettings(r *http.Request) (int, any, error) {
 		AccountLimit limit `json:"AccountLimit"`
 		AccountUsage usage `json:"AccountUsage"`
 	}{
-		limit{80530636800, 262144000, 52428800, a.limits.ConcurrentExecutions, a.limits.ConcurrentExecutions},
+		limit{80530636800, 262144000, 52428800, a.limiter.Limit(), a.limiter.Limit() - a.reservedElsewhere("")},
 		usage{total, len(fns)},
 	}, nil
 }
