@@ -171,6 +171,7 @@ func Run(ctx context.Context, cfg *config.Server, stdout, stderr io.Writer) erro
 		})
 	}
 	run("registry", reg.Run)
+	run("logs", logStore.Run)
 	run("scheduler", sch.Run)
 	run("async", inv.Run)
 	run("provisioner", inv.RunProvisioner)
