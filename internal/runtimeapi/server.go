@@ -25,6 +25,7 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -175,7 +176,9 @@ func (s *Server) handleNext(w http.ResponseWriter, r *http.Request) {
 	case <-r.Context().Done():
 		return
 	case <-s.closed:
-		return
+		// Never let net/http answer the long-poll with an implicit empty 200:
+		// the runtime would take it for an invocation without a request id.
+		panic(http.ErrAbortHandler)
 	}
 	s.mu.Lock()
 	s.cur = c
@@ -319,10 +322,10 @@ func NormalizeErrorType(t string) string {
 	switch {
 	case errorTypeRE.MatchString(t):
 		return t
-	case len(t) >= 9 && t[:9] == "Function.":
+	case strings.HasPrefix(t, "Function."):
 		return "Function.Unknown"
 	default:
-		return t
+		return "Runtime.Unknown"
 	}
 }
 
