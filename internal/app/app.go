@@ -31,6 +31,7 @@ import (
 	"github.com/nimbus-dev/nimbus/internal/backbone"
 	"github.com/nimbus-dev/nimbus/internal/concurrency"
 	"github.com/nimbus-dev/nimbus/internal/config"
+	"github.com/nimbus-dev/nimbus/internal/gateway"
 	"github.com/nimbus-dev/nimbus/internal/invoke"
 	"github.com/nimbus-dev/nimbus/internal/lambda"
 	"github.com/nimbus-dev/nimbus/internal/logs"
@@ -144,10 +145,6 @@ func Run(ctx context.Context, cfg *config.Server, stdout, stderr io.Writer) erro
 	}
 	mux := http.NewServeMux()
 	lambdaapi.New(log, reg, code, rt, inv, sch, lim, lambdaapi.Limits{UnreservedMin: cfg.UnreservedMin}).Register(mux)
-	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		met.WriteTo(w)
-	})
 	mux.Handle("GET /nimbus/v1/functions/{name}/logs", logsHandler(log, reg, logStore))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
@@ -156,7 +153,22 @@ func Run(ctx context.Context, cfg *config.Server, stdout, stderr io.Writer) erro
 		awsapi.WriteError(w, log, unknownOperation(r))
 	})
 	apiSrv := &http.Server{Handler: awsapi.Auth(verifier, lambdaapi.MaxCreateBody, log, mux), ReadHeaderTimeout: 30 * time.Second}
-	gwSrv := &http.Server{Handler: gatewayHandler(), ReadHeaderTimeout: 30 * time.Second}
+	gw := gateway.New(gateway.Config{}, inv, log.With("component", "gateway"))
+	gwKV, err := bb.KeyValue(ctx, gateway.StoreBucket)
+	if err != nil {
+		return err
+	}
+	apis := gateway.NewStore(gwKV, gw)
+	if err := apis.Load(ctx); err != nil {
+		return err
+	}
+	registerAPIAdmin(mux, log, apis, gw)
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		met.WriteTo(w)
+		gw.WriteMetrics(w)
+	})
+	gwSrv := &http.Server{Handler: gw, ReadHeaderTimeout: 30 * time.Second}
 
 	// Components run until compCtx ends; HTTP servers are shut down first.
 	compCtx, stopComponents := context.WithCancel(context.WithoutCancel(ctx))
@@ -201,6 +213,7 @@ func Run(ctx context.Context, cfg *config.Server, stdout, stderr io.Writer) erro
 	gwSrv.Shutdown(shutCtx)
 	stopComponents()
 	wg.Wait()
+	gw.Wait()
 	return runErr
 }
 

@@ -1,11 +1,14 @@
 package app
 
 import (
+	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/nimbus-dev/nimbus/internal/awsapi"
+	"github.com/nimbus-dev/nimbus/internal/gateway"
 	"github.com/nimbus-dev/nimbus/internal/lambda"
 	"github.com/nimbus-dev/nimbus/internal/logs"
 	"github.com/nimbus-dev/nimbus/internal/registry"
@@ -53,12 +56,41 @@ func logsHandler(log *slog.Logger, reg *registry.Registry, store *logs.Store) ht
 	})
 }
 
-// gatewayHandler serves the HTTP gateway address. Routes come with the gateway
-// work; until then every path is API Gateway's "Not Found".
-func gatewayHandler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusNotFound)
-		w.Write([]byte(`{"message":"Not Found"}` + "\n"))
+// registerAPIAdmin serves the gateway's API definitions on the API address:
+// GET /nimbus/v1/apis, PUT/GET/DELETE /nimbus/v1/apis/{id} (JSON gateway.API).
+// Templates deploy through it; it is also how routes are tested on their own.
+func registerAPIAdmin(mux *http.ServeMux, log *slog.Logger, store *gateway.Store, gw *gateway.Gateway) {
+	mux.HandleFunc("GET /nimbus/v1/apis", func(w http.ResponseWriter, r *http.Request) {
+		awsapi.WriteJSON(w, http.StatusOK, map[string]any{"apis": gw.APIs()})
+	})
+	mux.HandleFunc("GET /nimbus/v1/apis/{id}", func(w http.ResponseWriter, r *http.Request) {
+		for _, a := range gw.APIs() {
+			if a.ID == r.PathValue("id") {
+				awsapi.WriteJSON(w, http.StatusOK, a)
+				return
+			}
+		}
+		awsapi.WriteError(w, log, lambda.NotFound("API not found: %s", r.PathValue("id")))
+	})
+	mux.HandleFunc("PUT /nimbus/v1/apis/{id}", func(w http.ResponseWriter, r *http.Request) {
+		var a gateway.API
+		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		if err != nil || json.Unmarshal(body, &a) != nil {
+			awsapi.WriteError(w, log, lambda.InvalidRequestContent("The body must be a JSON API definition"))
+			return
+		}
+		a.ID = r.PathValue("id")
+		if err := store.Put(r.Context(), a); err != nil {
+			awsapi.WriteError(w, log, err)
+			return
+		}
+		awsapi.WriteJSON(w, http.StatusOK, a)
+	})
+	mux.HandleFunc("DELETE /nimbus/v1/apis/{id}", func(w http.ResponseWriter, r *http.Request) {
+		if err := store.Delete(r.Context(), r.PathValue("id")); err != nil {
+			awsapi.WriteError(w, log, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
 	})
 }

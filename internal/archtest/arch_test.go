@@ -88,6 +88,7 @@ var allowed = map[string][]string{
 	"internal/awsapi":           {"internal/lambda", "internal/awsapi/sigv4"},
 	"internal/awsapi/lambdaapi": {"internal/lambda", "internal/awsapi", "internal/artifact", "internal/invoke", "internal/registry", "internal/runtimes", "internal/concurrency"},
 	"internal/cli":              {"internal/lambda", "internal/config"},
+	"internal/gateway":          {"internal/lambda", "internal/invoke"},
 }
 
 func TestImportsFlowOneWay(t *testing.T) {

@@ -3,10 +3,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
+	"os/exec"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,6 +26,12 @@ type event struct {
 	Code   int    `json:"code"`
 	File   string `json:"file"`
 	Text   string `json:"text"`
+	URL    string `json:"url"`
+	// API Gateway events: the action may come in the request body.
+	RawPath        string            `json:"rawPath,omitempty"`
+	RouteKey       string            `json:"routeKey,omitempty"`
+	PathParameters map[string]string `json:"pathParameters,omitempty"`
+	Body           string            `json:"body,omitempty"`
 }
 
 type seen struct {
@@ -38,6 +49,12 @@ const version = "v1"
 
 func handle(ctx context.Context, ev event) (any, error) {
 	lc, _ := lambdacontext.FromContext(ctx)
+	if ev.Action == "" && ev.RouteKey != "" && ev.Body != "" {
+		var inner event
+		if json.Unmarshal([]byte(ev.Body), &inner) == nil {
+			ev.Action, ev.Text, ev.Sleep, ev.Size = inner.Action, inner.Text, inner.Sleep, inner.Size
+		}
+	}
 	switch ev.Action {
 	case "error":
 		return nil, errors.New("boom: " + ev.Text)
@@ -61,6 +78,65 @@ func handle(ctx context.Context, ev event) (any, error) {
 		}
 		fmt.Fprintln(f, ev.Text)
 		f.Close()
+	case "ps": // the processes this environment can see
+		ents, err := os.ReadDir("/proc")
+		if err != nil {
+			return nil, err
+		}
+		pids := []int{}
+		for _, e := range ents {
+			if pid, err := strconv.Atoi(e.Name()); err == nil {
+				pids = append(pids, pid)
+			}
+		}
+		return map[string]any{"pid": os.Getpid(), "ppid": os.Getppid(), "pids": pids}, nil
+	case "whoami":
+		return map[string]any{"uid": os.Getuid(), "gid": os.Getgid()}, nil
+	case "readfile": // a file's content, or why it cannot be read
+		b, err := os.ReadFile(ev.File)
+		if err != nil {
+			return map[string]any{"error": err.Error()}, nil
+		}
+		return map[string]any{"content": string(b)}, nil
+	case "listdir":
+		ents, err := os.ReadDir(ev.File)
+		if err != nil {
+			return map[string]any{"error": err.Error()}, nil
+		}
+		names := []string{}
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		return map[string]any{"names": names}, nil
+	case "writefile":
+		if err := os.WriteFile(ev.File, []byte(ev.Text), 0o644); err != nil {
+			return map[string]any{"error": err.Error()}, nil
+		}
+		return map[string]any{"written": ev.File}, nil
+	case "alloc": // touch Size MB of memory
+		var keep [][]byte
+		for range ev.Size {
+			b := make([]byte, 1<<20)
+			for j := 0; j < len(b); j += 4096 {
+				b[j] = 1
+			}
+			keep = append(keep, b)
+		}
+		return map[string]any{"allocatedMB": len(keep)}, nil
+	case "forkbomb": // start processes until that fails; they are left running
+		for n := 0; ; n++ {
+			if err := exec.Command("sleep", "600").Start(); err != nil {
+				return nil, fmt.Errorf("fork bomb stopped after %d processes: %w", n, err)
+			}
+		}
+	case "post": // after sleepMs, POST Text to URL (how a sandboxed function reports to a test)
+		time.Sleep(time.Duration(ev.Sleep) * time.Millisecond)
+		resp, err := http.Post(ev.URL, "text/plain", bytes.NewBufferString(ev.Text))
+		if err != nil {
+			return nil, err
+		}
+		resp.Body.Close()
+		return map[string]any{"posted": ev.Text}, nil
 	}
 	deadline, _ := ctx.Deadline()
 	s := seen{Version: version, RequestID: lc.AwsRequestID, FunctionArn: lc.InvokedFunctionArn,
