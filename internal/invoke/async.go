@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/nimbus-dev/nimbus/internal/lambda"
+	"github.com/nimbus-dev/nimbus/internal/sched"
 )
 
 // Async events are messages on the work-queue stream "LAMBDA_ASYNC", subject
@@ -26,13 +27,12 @@ const (
 	hdrQualifier = "Nimbus-Qualifier"
 	hdrRequestID = "Nimbus-Request-Id"
 	hdrReceived  = "Nimbus-Received"
+	hdrAttempt   = "Nimbus-Attempt"    // function invocations already made
+	hdrNotBefore = "Nimbus-Not-Before" // epoch ms before which the event must not run
 
 	// ackWait is how soon an event whose worker died (kill -9) is delivered again;
 	// a live worker extends it every ackWait/3 while the function runs.
 	ackWait = 15 * time.Second
-
-	maxRetryAttempts = 2
-	maxEventAge      = 6 * time.Hour
 )
 
 // Open creates the async stream and consumer.
@@ -108,43 +108,111 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 }
 
-// handle runs one async event and settles its message.
+// handle runs one async event and settles its message. Function errors are
+// retried MaximumRetryAttempts times (1×, 2× AsyncRetryBase apart) by
+// publishing the event again with its attempt count and a not-before time, and
+// only then acknowledging this copy; throttles and system errors are retried
+// with backoff (no attempt counted) until MaximumEventAgeInSeconds. Finished
+// events go to the OnSuccess/OnFailure destination and failed ones to the DLQ.
 func (s *Service) handle(ctx context.Context, msg jetstream.Msg) {
 	h := msg.Headers()
-	name, q, id := h.Get(hdrFunction), h.Get(hdrQualifier), h.Get(hdrRequestID)
+	ev := asyncEvent{
+		fn: h.Get(hdrFunction), qualifier: h.Get(hdrQualifier), id: h.Get(hdrRequestID), payload: msg.Data(),
+	}
+	ev.received = headerTime(h.Get(hdrReceived))
+	ev.attempts, _ = strconv.Atoi(h.Get(hdrAttempt))
+	if nb := headerTime(h.Get(hdrNotBefore)); time.Until(nb) > 0 {
+		msg.NakWithDelay(time.Until(nb))
+		return
+	}
 	md, err := msg.Metadata()
 	if err != nil {
 		msg.Nak()
 		return
 	}
-	received, _ := strconv.ParseInt(h.Get(hdrReceived), 10, 64)
-	if age := time.Since(time.UnixMilli(received)); age > maxEventAge {
-		s.log.Warn("async event dropped: too old", "function", name, "request_id", id, "age", age)
+	fn, ok := s.reg.Get(ev.fn)
+	if !ok {
+		s.log.Warn("async event dropped: function deleted", "function", ev.fn, "request_id", ev.id)
+		s.metrics.AsyncDropped(ev.fn)
 		msg.Term()
 		return
 	}
-	t, err := s.resolve(name, q)
+	cfg := fn.EventInvokeConfig(ev.qualifier)
+	if md.NumDelivered == 1 && ev.attempts == 0 {
+		s.metrics.AsyncReceived(ev.fn, time.Since(ev.received))
+	}
+	if time.Since(ev.received) > time.Duration(cfg.MaxAge())*time.Second {
+		s.finish(ctx, fn.Latest.DeadLetterConfig, cfg, &ev, "EventAgeExceeded", nil)
+		msg.Ack()
+		return
+	}
+	if fn.Reserved != nil && *fn.Reserved == 0 {
+		// Throttled for good: straight to the failure destination, no retries.
+		s.finish(ctx, fn.Latest.DeadLetterConfig, cfg, &ev, "RetriesExhausted", nil)
+		msg.Ack()
+		return
+	}
+	t, err := s.resolve(ev.fn, ev.qualifier)
 	if err != nil {
-		s.log.Warn("async event dropped", "function", name, "request_id", id, "err", err)
+		s.log.Warn("async event dropped", "function", ev.fn, "request_id", ev.id, "err", err)
+		s.metrics.AsyncDropped(ev.fn)
 		msg.Term()
 		return
 	}
 	hbCtx, stopHeartbeat := context.WithCancel(ctx)
 	go heartbeat(hbCtx, msg)
-	out, err := s.run(ctx, t, Request{RequestID: id, Payload: msg.Data()}, nil)
+	out, err := s.run(ctx, t, Request{RequestID: ev.id, Payload: ev.payload}, nil)
 	stopHeartbeat()
-	attempt := int(md.NumDelivered)
 	switch {
-	case err != nil: // a system error: retry with backoff, bounded by the event age
-		msg.NakWithDelay(min(time.Duration(1<<min(attempt, 9))*time.Second, 5*time.Minute))
-	case out.Result.ErrorType != "" && attempt <= maxRetryAttempts:
-		msg.NakWithDelay(time.Duration(attempt) * s.cfg.AsyncRetryBase)
-	case out.Result.ErrorType != "":
-		s.log.Warn("async event failed after retries", "function", name, "request_id", id, "attempts", attempt, "error_type", out.Result.ErrorType)
-		msg.Ack()
-	default:
-		msg.Ack()
+	case err != nil: // throttled or a system error: retry with backoff until the event is too old
+		n := int(md.NumDelivered)
+		msg.NakWithDelay(min(time.Duration(1<<min(n, 9))*time.Second, 5*time.Minute))
+		return
 	}
+	ev.attempts++
+	ev.out = &out
+	if out.Result.ErrorType == "" {
+		s.finish(ctx, nil, cfg, &ev, "Success", &out)
+		msg.Ack()
+		return
+	}
+	if ev.attempts <= cfg.Retries() {
+		if err := s.requeue(ctx, &ev, time.Duration(ev.attempts)*s.cfg.AsyncRetryBase); err != nil {
+			msg.NakWithDelay(time.Second) // could not store the retry; run this copy again
+			return
+		}
+		msg.Ack()
+		return
+	}
+	s.finish(ctx, fn.Latest.DeadLetterConfig, cfg, &ev, "RetriesExhausted", &out)
+	msg.Ack()
+}
+
+type asyncEvent struct {
+	fn, qualifier, id string
+	payload           []byte
+	received          time.Time
+	attempts          int // function invocations so far
+	out               *sched.Outcome
+}
+
+func headerTime(v string) time.Time {
+	ms, _ := strconv.ParseInt(v, 10, 64)
+	return time.UnixMilli(ms)
+}
+
+// requeue stores the event again for its next attempt after delay.
+func (s *Service) requeue(ctx context.Context, ev *asyncEvent, delay time.Duration) error {
+	m := nats.NewMsg(asyncSubject + ev.fn)
+	m.Header.Set(hdrFunction, ev.fn)
+	m.Header.Set(hdrQualifier, ev.qualifier)
+	m.Header.Set(hdrRequestID, ev.id)
+	m.Header.Set(hdrReceived, strconv.FormatInt(ev.received.UnixMilli(), 10))
+	m.Header.Set(hdrAttempt, strconv.Itoa(ev.attempts))
+	m.Header.Set(hdrNotBefore, strconv.FormatInt(time.Now().Add(delay).UnixMilli(), 10))
+	m.Data = ev.payload
+	_, err := s.js.PublishMsg(ctx, m, jetstream.WithMsgID(ev.id+"/"+strconv.Itoa(ev.attempts)))
+	return err
 }
 
 // heartbeat tells JetStream the event is still being worked on until ctx ends.

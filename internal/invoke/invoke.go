@@ -43,6 +43,10 @@ type Config struct {
 type Metrics interface {
 	Invoked(metrics.Observation)
 	Throttled(fn, reason string)
+	AsyncReceived(fn string, age time.Duration)
+	AsyncDropped(fn string)
+	DeadLetterError(fn string)
+	DestinationFailure(fn string)
 }
 
 // Request is one invocation request.
@@ -81,6 +85,8 @@ type Service struct {
 	js      jetstream.JetStream
 	cons    jetstream.Consumer
 
+	senders map[string]Sender // by ARN service; set before Run
+
 	reconcile chan struct{} // wakes the provisioner; buffered 1
 	pmu       sync.Mutex
 	pstatus   map[pkey]provisionedStatus // guarded by pmu
@@ -95,7 +101,7 @@ func New(cfg Config, log *slog.Logger, reg *registry.Registry, s *sched.Schedule
 		cfg.AsyncWorkers = 64
 	}
 	return &Service{cfg: cfg, log: log, reg: reg, sched: s, lim: lim, metrics: m, js: js,
-		reconcile: make(chan struct{}, 1), pstatus: map[pkey]provisionedStatus{}}
+		reconcile: make(chan struct{}, 1), pstatus: map[pkey]provisionedStatus{}, senders: map[string]Sender{}}
 }
 
 // target is a resolved function version.

@@ -44,6 +44,8 @@ func (h *histogram) observe(v float64) {
 
 type fnMetrics struct {
 	invocations, errors, coldStarts, provisionedInvocations, spillover uint64
+	asyncReceived, asyncDropped, deadLetterErrors, destinationFailures uint64
+	asyncAge                                                           histogram
 	throttles                                                          map[string]uint64
 	duration, initDuration                                             histogram
 }
@@ -107,6 +109,36 @@ func (r *Registry) Invoked(o Observation) {
 	m.duration.observe(o.Duration.Seconds())
 }
 
+// AsyncReceived records an accepted async event and how long it waited for its first run.
+func (r *Registry) AsyncReceived(fn string, age time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := r.fnLocked(fn)
+	m.asyncReceived++
+	m.asyncAge.observe(age.Seconds())
+}
+
+// AsyncDropped records an async event that did not succeed (retries exhausted, too old, or its function gone).
+func (r *Registry) AsyncDropped(fn string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.fnLocked(fn).asyncDropped++
+}
+
+// DeadLetterError records a failed delivery to a dead-letter queue.
+func (r *Registry) DeadLetterError(fn string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.fnLocked(fn).deadLetterErrors++
+}
+
+// DestinationFailure records a failed delivery to a destination.
+func (r *Registry) DestinationFailure(fn string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.fnLocked(fn).destinationFailures++
+}
+
 // Throttled records a throttled request (it counts neither as an invocation nor an error).
 func (r *Registry) Throttled(fn, reason string) {
 	r.mu.Lock()
@@ -134,6 +166,10 @@ func (r *Registry) WriteTo(w io.Writer) (int64, error) {
 	counter("nimbus_cold_starts_total", "Invocations that started a new environment.", func(m *fnMetrics) uint64 { return m.coldStarts })
 	counter("nimbus_provisioned_concurrency_invocations_total", "Invocations that ran on provisioned concurrency.", func(m *fnMetrics) uint64 { return m.provisionedInvocations })
 	counter("nimbus_provisioned_concurrency_spillover_invocations_total", "Invocations of versions with provisioned concurrency that ran on demand because it was all in use.", func(m *fnMetrics) uint64 { return m.spillover })
+	counter("nimbus_async_events_received_total", "Async events accepted (Lambda AsyncEventsReceived).", func(m *fnMetrics) uint64 { return m.asyncReceived })
+	counter("nimbus_async_events_dropped_total", "Async events that did not succeed (Lambda AsyncEventsDropped).", func(m *fnMetrics) uint64 { return m.asyncDropped })
+	counter("nimbus_dead_letter_errors_total", "Failed deliveries to a dead-letter queue (Lambda DeadLetterErrors).", func(m *fnMetrics) uint64 { return m.deadLetterErrors })
+	counter("nimbus_destination_delivery_failures_total", "Failed deliveries to a destination (Lambda DestinationDeliveryFailures).", func(m *fnMetrics) uint64 { return m.destinationFailures })
 	fmt.Fprintf(&b, "# HELP nimbus_throttles_total Requests throttled (Lambda Throttles), by reason.\n# TYPE nimbus_throttles_total counter\n")
 	for _, n := range names {
 		reasons := make([]string, 0, len(r.fns[n].throttles))
@@ -162,6 +198,7 @@ func (r *Registry) WriteTo(w io.Writer) (int64, error) {
 	}
 	hist("nimbus_duration_seconds", "Invocation duration (Lambda Duration).", func(m *fnMetrics) *histogram { return &m.duration })
 	hist("nimbus_init_duration_seconds", "Init duration of cold starts.", func(m *fnMetrics) *histogram { return &m.initDuration })
+	hist("nimbus_async_event_age_seconds", "Time from accepting an async event to its first run (Lambda AsyncEventAge).", func(m *fnMetrics) *histogram { return &m.asyncAge })
 	r.mu.Unlock()
 
 	if r.src.Concurrency != nil {

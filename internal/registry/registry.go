@@ -39,6 +39,20 @@ type Function struct {
 	Reserved *int `json:"reserved,omitempty"`
 	// Provisioned maps a version number or alias name to its provisioned concurrency.
 	Provisioned map[string]lambda.Provisioned `json:"provisioned,omitempty"`
+	// EventInvoke maps a qualifier ("$LATEST", a version or an alias) to its async configuration.
+	EventInvoke map[string]lambda.EventInvokeConfig `json:"eventInvoke,omitempty"`
+}
+
+// EventInvokeConfig returns the async configuration for an invocation of
+// qualifier q ("" means $LATEST), or nil.
+func (f *Function) EventInvokeConfig(q string) *lambda.EventInvokeConfig {
+	if q == "" {
+		q = lambda.Latest
+	}
+	if c, ok := f.EventInvoke[q]; ok {
+		return &c
+	}
+	return nil
 }
 
 // Resolve returns the configuration a qualifier designates: $LATEST (or ""), a

@@ -29,6 +29,7 @@ var (
 	goZip     []byte // aws-lambda-go function, provided.al2023
 	nodeCJS   []byte
 	nodeESM   []byte
+	nodeSink  []byte
 	pythonZip []byte
 )
 
@@ -71,6 +72,9 @@ func build(dir string) error {
 		return err
 	}
 	if nodeESM, err = zipDir("testdata/node-esm"); err != nil {
+		return err
+	}
+	if nodeSink, err = zipDir("testdata/node-sink"); err != nil {
 		return err
 	}
 	pythonZip, err = zipDir("testdata/python")

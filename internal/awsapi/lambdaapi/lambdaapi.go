@@ -83,6 +83,12 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("PUT /2019-09-30/functions/{name}/provisioned-concurrency", a.handle(a.putProvisioned))
 	mux.HandleFunc("GET /2019-09-30/functions/{name}/provisioned-concurrency", a.handle(a.getProvisioned))
 	mux.HandleFunc("DELETE /2019-09-30/functions/{name}/provisioned-concurrency", a.handle(a.deleteProvisioned))
+	const eic = "/2019-09-25/functions/{name}/event-invoke-config"
+	mux.HandleFunc("PUT "+eic, a.handle(a.putEventInvoke(false)))
+	mux.HandleFunc("POST "+eic, a.handle(a.putEventInvoke(true)))
+	mux.HandleFunc("GET "+eic, a.handle(a.getEventInvoke))
+	mux.HandleFunc("DELETE "+eic, a.handle(a.deleteEventInvoke))
+	mux.HandleFunc("GET "+eic+"/list", a.handle(a.listEventInvoke))
 	mux.HandleFunc("POST "+fns+"/{name}/aliases", a.handle(a.createAlias))
 	mux.HandleFunc("GET "+fns+"/{name}/aliases", a.handle(a.listAliases))
 	mux.HandleFunc("GET "+fns+"/{name}/aliases/{alias}", a.handle(a.getAlias))
