@@ -89,10 +89,11 @@ func Run(ctx context.Context, cfg *config.Server, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	launcher, err := sandbox.New(sandbox.Config{StateDir: filepath.Join(cfg.DataDir, "sandboxes")})
+	launcher, err := sandbox.New(sandbox.Config{StateDir: filepath.Join(cfg.DataDir, "sandboxes"), RuntimeDir: runtimeDir, ReadOnly: rt.Prefixes()})
 	if err != nil {
 		return err
 	}
+	defer launcher.Close() // after the scheduler has stopped every environment
 	if n := launcher.Reap(); n > 0 {
 		log.Info("killed environments left by a previous run", "count", n)
 	}
@@ -121,7 +122,7 @@ func Run(ctx context.Context, cfg *config.Server, stdout, stderr io.Writer) erro
 		break
 	}
 	sch := sched.New(sched.Config{KeepAlive: cfg.KeepAlive, APIURL: apiURL, AccessKeyID: keyID, SecretAccessKey: secret,
-		RuntimeDir: runtimeDir, ScaleUpRate: cfg.ScaleUpRate}, log, launcher, rt, code, logStore)
+		ScaleUpRate: cfg.ScaleUpRate}, log, launcher, rt, code, logStore)
 	lim := concurrency.New(cfg.AccountConcurrency)
 	met := metrics.New(metrics.Sources{
 		Concurrency: lim.Snapshot,

@@ -182,10 +182,11 @@ func (c *Catalogue) known() []string {
 	return out
 }
 
-// Command returns how to start an environment of runtime whose code is in codeDir.
-func (c *Catalogue) Command(runtime, codeDir string) (Command, error) {
+// Command returns how to start an environment of runtime that sees its code
+// at taskRoot and the embedded bootstraps (Config.Dir) at runtimeDir.
+func (c *Catalogue) Command(runtime, taskRoot, runtimeDir string) (Command, error) {
 	if slices.Contains(providedRuntimes, runtime) {
-		return Command{Path: filepath.Join(codeDir, "bootstrap")}, nil
+		return Command{Path: filepath.Join(taskRoot, "bootstrap")}, nil
 	}
 	m, ok := managedRuntimes[runtime]
 	interp, installed := c.interp[runtime]
@@ -194,9 +195,22 @@ func (c *Catalogue) Command(runtime, codeDir string) (Command, error) {
 	}
 	cmd := Command{Path: interp, ExecEnv: "AWS_Lambda_" + runtime}
 	if m.family == "node" {
-		cmd.Args = []string{filepath.Join(c.dir, "bootstrap.mjs")}
+		cmd.Args = []string{filepath.Join(runtimeDir, "bootstrap.mjs")}
 	} else {
-		cmd.Args = []string{"-u", filepath.Join(c.dir, "bootstrap.py")}
+		cmd.Args = []string{"-u", filepath.Join(runtimeDir, "bootstrap.py")}
 	}
 	return cmd, nil
+}
+
+// Prefixes returns the install prefixes of the interpreters in use (the
+// directory holding their bin/), which sandboxed environments must see.
+func (c *Catalogue) Prefixes() []string {
+	var out []string
+	for _, p := range c.interp {
+		if d := filepath.Dir(filepath.Dir(p)); !slices.Contains(out, d) {
+			out = append(out, d)
+		}
+	}
+	slices.Sort(out)
+	return out
 }

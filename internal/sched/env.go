@@ -108,7 +108,9 @@ func (s *Scheduler) start(ctx context.Context, cfg *lambda.Config, requestID str
 	if err != nil {
 		return nil, err
 	}
-	cmd, err := s.runtimes.Command(cfg.Runtime, codeDir)
+	// Paths as the environment sees them (/var/task under the sandbox's private root).
+	taskRoot := s.launcher.TaskRoot(codeDir)
+	cmd, err := s.runtimes.Command(cfg.Runtime, taskRoot, s.launcher.RuntimeDir())
 	if err != nil {
 		return nil, err
 	}
@@ -124,12 +126,15 @@ func (s *Scheduler) start(ctx context.Context, cfg *lambda.Config, requestID str
 	}
 	e.logStream = t0.UTC().Format("2006/01/02") + "/[" + cfg.Version + "]" + e.id
 	proc, err := s.launcher.Start(sandbox.Spec{
-		ID:     e.id,
-		Path:   cmd.Path,
-		Args:   cmd.Args,
-		Env:    s.environ(cfg, cmd, codeDir, rapi.Addr(), e.logStream, provisioned),
-		Dir:    codeDir,
-		Output: e.output,
+		ID:          e.id,
+		Path:        cmd.Path,
+		Args:        cmd.Args,
+		Env:         s.environ(cfg, cmd, taskRoot, rapi.Addr(), e.logStream, provisioned),
+		Dir:         taskRoot,
+		CodeDir:     codeDir,
+		MemoryMB:    cfg.MemorySize,
+		EphemeralMB: cfg.EphemeralStorage.Size,
+		Output:      e.output,
 	})
 	if err != nil {
 		rapi.Close()
@@ -254,7 +259,7 @@ func orUnknown(s string) string {
 
 // environ builds the bootstrap's environment: the customer's variables, then
 // what Lambda reserves (which customers cannot override).
-func (s *Scheduler) environ(cfg *lambda.Config, cmd runtimesCommand, codeDir, rapiAddr, logStream string, provisioned bool) []string {
+func (s *Scheduler) environ(cfg *lambda.Config, cmd runtimesCommand, taskRoot, rapiAddr, logStream string, provisioned bool) []string {
 	initType := "on-demand"
 	if provisioned {
 		initType = "provisioned-concurrency"
@@ -262,7 +267,7 @@ func (s *Scheduler) environ(cfg *lambda.Config, cmd runtimesCommand, codeDir, ra
 	vars := map[string]string{
 		"LANG":            "en_US.UTF-8",
 		"PATH":            "/usr/local/bin:/usr/bin:/bin:/opt/bin",
-		"LD_LIBRARY_PATH": "/lib64:/usr/lib64:" + codeDir + ":" + codeDir + "/lib:/opt/lib",
+		"LD_LIBRARY_PATH": "/lib64:/usr/lib64:" + taskRoot + ":" + taskRoot + "/lib:/opt/lib",
 		"TZ":              ":UTC",
 	}
 	for k, v := range cfg.EnvVars() {
@@ -279,8 +284,8 @@ func (s *Scheduler) environ(cfg *lambda.Config, cmd runtimesCommand, codeDir, ra
 		"AWS_LAMBDA_LOG_STREAM_NAME":      logStream,
 		"AWS_LAMBDA_INITIALIZATION_TYPE":  initType,
 		"_HANDLER":                        cfg.Handler,
-		"LAMBDA_TASK_ROOT":                codeDir,
-		"LAMBDA_RUNTIME_DIR":              s.cfg.RuntimeDir,
+		"LAMBDA_TASK_ROOT":                taskRoot,
+		"LAMBDA_RUNTIME_DIR":              s.launcher.RuntimeDir(),
 		"AWS_ACCESS_KEY_ID":               s.cfg.AccessKeyID,
 		"AWS_SECRET_ACCESS_KEY":           s.cfg.SecretAccessKey,
 		"AWS_ENDPOINT_URL":                s.cfg.APIURL,

@@ -34,8 +34,6 @@ type Config struct {
 	APIURL string
 	// AccessKeyID and SecretAccessKey are given to functions as their credentials.
 	AccessKeyID, SecretAccessKey string
-	// RuntimeDir is LAMBDA_RUNTIME_DIR.
-	RuntimeDir string
 	// ScaleUpRate is how many new environments a function may start per 10 s
 	// (refilled continuously, not accumulating beyond it); zero means 1000, as Lambda.
 	ScaleUpRate int

@@ -281,22 +281,22 @@ func TestInvokeErrors(t *testing.T) {
 	})
 	t.Run("concurrent invocations get separate environments", func(t *testing.T) {
 		const n = 4
-		pids := make(chan float64, n)
+		envs := make(chan string, n)
 		for range n {
 			go func() {
 				out, err := c.Invoke(ctx, &awslambda.InvokeInput{FunctionName: aws.String("fn"), Payload: []byte(`{"action":"sleep","sleepMs":300}`)})
 				if err != nil || out.FunctionError != nil {
-					pids <- 0
+					envs <- ""
 					return
 				}
-				pids <- decodeJSON(t, out.Payload)["pid"].(float64)
+				envs <- envOf(t, out.Payload)
 			}()
 		}
-		seen := map[float64]bool{}
+		seen := map[string]bool{}
 		for range n {
-			seen[<-pids] = true
+			seen[<-envs] = true
 		}
-		if len(seen) != n || seen[0] {
+		if len(seen) != n || seen[""] {
 			t.Errorf("%d concurrent invocations ran in environments %v", n, seen)
 		}
 	})

@@ -43,7 +43,7 @@ func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 // environments died with the server, and the accepted event is not lost.
 func TestKill9(t *testing.T) {
 	dir := t.TempDir()
-	marks := filepath.Join(t.TempDir(), "events.txt")
+	marks, got := collector(t)
 	ctx := context.Background()
 
 	s := startServer(t, dir)
@@ -54,10 +54,13 @@ func TestKill9(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pid := int(decodeJSON(t, out.Payload)["pid"].(float64))
+	pid := s.envPid(envOf(t, out.Payload))
+	if pid == 0 {
+		t.Fatal("the environment is not live")
+	}
 
 	// An event that is still running when the server dies.
-	ev, _ := json.Marshal(map[string]any{"action": "write", "file": marks, "text": "slow-event"})
+	ev, _ := json.Marshal(map[string]any{"action": "post", "url": marks, "text": "slow-event"})
 	for _, p := range [][]byte{ev} {
 		out, err := c.Invoke(ctx, &awslambda.InvokeInput{FunctionName: aws.String("durable"), InvocationType: types.InvocationTypeEvent, Payload: p})
 		if err != nil || out.StatusCode != 202 {
@@ -87,8 +90,7 @@ func TestKill9(t *testing.T) {
 		}
 	}
 	waitFor(t, "the accepted event to run", 60*time.Second, func() bool {
-		b, _ := os.ReadFile(marks)
-		return bytes.Contains(b, []byte("slow-event"))
+		return strings.Contains(got(), "slow-event")
 	})
 }
 
@@ -96,8 +98,7 @@ func TestKill9(t *testing.T) {
 // event runs again after the restart (at-least-once), none is lost.
 func TestKill9DuringAsync(t *testing.T) {
 	dir := t.TempDir()
-	marks := filepath.Join(t.TempDir(), "events.txt")
-	started := filepath.Join(t.TempDir(), "started.txt")
+	marks, got := collector(t)
 	ctx := context.Background()
 	s := startServer(t, dir)
 	c := s.client()
@@ -105,26 +106,24 @@ func TestKill9DuringAsync(t *testing.T) {
 		in.Timeout = aws.Int32(10)
 	})
 	// The first event marks that it started; the second sleeps, then writes.
-	startEv, _ := json.Marshal(map[string]any{"action": "write", "file": started, "text": "started"})
-	slowEv, _ := json.Marshal(map[string]any{"action": "write", "sleepMs": 2000, "file": marks, "text": "slow-event"})
+	startEv, _ := json.Marshal(map[string]any{"action": "post", "url": marks, "text": "started"})
+	slowEv, _ := json.Marshal(map[string]any{"action": "post", "sleepMs": 2000, "url": marks, "text": "slow-event"})
 	for _, p := range [][]byte{startEv, slowEv} {
 		if _, err := c.Invoke(ctx, &awslambda.InvokeInput{FunctionName: aws.String("writer"), InvocationType: types.InvocationTypeEvent, Payload: p}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	waitFor(t, "the async worker to run events", 30*time.Second, func() bool {
-		b, _ := os.ReadFile(started)
-		return len(b) > 0
+		return strings.Contains(got(), "started")
 	})
 	time.Sleep(200 * time.Millisecond) // the slow event is now (very likely) running
 	s.kill9()
-	if b, _ := os.ReadFile(marks); len(b) > 0 {
+	if strings.Contains(got(), "slow-event") {
 		t.Log("the slow event finished before the kill; redelivery not exercised this time")
 	}
 	startServer(t, dir)
 	waitFor(t, "the interrupted event to run after restart", 60*time.Second, func() bool {
-		b, _ := os.ReadFile(marks)
-		return bytes.Contains(b, []byte("slow-event"))
+		return strings.Contains(got(), "slow-event")
 	})
 }
 

@@ -35,13 +35,17 @@ func TestKeepAlive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pid := int(decodeJSON(t, out.Payload)["pid"].(float64))
+	env := envOf(t, out.Payload)
+	pid := s.envPid(env)
+	if pid == 0 {
+		t.Fatalf("environment %s is not live", env)
+	}
 	waitFor(t, "the idle environment to stop", 30*time.Second, func() bool { return processGone(pid) })
 	out, err = c.Invoke(ctx, &awslambda.InvokeInput{FunctionName: aws.String("idle"), LogType: types.LogTypeTail})
 	if err != nil || out.FunctionError != nil {
 		t.Fatalf("invoke after scale to zero: %v", err)
 	}
-	if pid2 := int(decodeJSON(t, out.Payload)["pid"].(float64)); pid2 == pid {
+	if envOf(t, out.Payload) == env {
 		t.Error("invoked the stopped environment")
 	}
 }
