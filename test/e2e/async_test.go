@@ -5,8 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -15,9 +13,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 )
 
-// sinkRecords reads the records a sink function stored.
-func sinkRecords(path string) []map[string]any {
-	b, _ := os.ReadFile(path)
+// sinkRecords parses the records a sink function posted.
+func sinkRecords(text string) []map[string]any {
+	b := []byte(text)
 	var out []map[string]any
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	sc.Buffer(nil, 1<<20)
@@ -37,9 +35,9 @@ func TestAsyncDestinations(t *testing.T) {
 	s := startServer(t, t.TempDir()) // async retry base 200ms (harness)
 	c := s.client()
 	ctx := context.Background()
-	sinkFile := filepath.Join(t.TempDir(), "sink.jsonl")
+	sinkURL, sunk := collector(t)
 	createFunction(t, c, "sink", types.RuntimeNodejs20x, "index.handler", nodeSink, func(in *awslambda.CreateFunctionInput) {
-		in.Environment = &types.Environment{Variables: map[string]string{"SINK_FILE": sinkFile}}
+		in.Environment = &types.Environment{Variables: map[string]string{"SINK_URL": sinkURL}}
 	})
 	createFunction(t, c, "worker", types.RuntimeProvidedal2023, "bootstrap", goZip)
 	sink := "arn:aws:lambda:us-east-1:000000000000:function:sink"
@@ -69,9 +67,9 @@ func TestAsyncDestinations(t *testing.T) {
 			t.Fatalf("Event: %v", err)
 		}
 	}
-	waitFor(t, "two invocation records", 60*time.Second, func() bool { return len(sinkRecords(sinkFile)) >= 2 })
+	waitFor(t, "two invocation records", 60*time.Second, func() bool { return len(sinkRecords(sunk())) >= 2 })
 	byCondition := map[string]map[string]any{}
-	for _, r := range sinkRecords(sinkFile) {
+	for _, r := range sinkRecords(sunk()) {
 		byCondition[r["requestContext"].(map[string]any)["condition"].(string)] = r
 	}
 	fail, ok := byCondition["RetriesExhausted"]
@@ -94,15 +92,15 @@ func TestAsyncDestinations(t *testing.T) {
 	}
 
 	// Reserved concurrency 0: straight to the failure destination, no invocation.
-	os.Remove(sinkFile)
+	before := len(sinkRecords(sunk()))
 	if _, err := c.PutFunctionConcurrency(ctx, &awslambda.PutFunctionConcurrencyInput{FunctionName: aws.String("worker"), ReservedConcurrentExecutions: aws.Int32(0)}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.Invoke(ctx, &awslambda.InvokeInput{FunctionName: aws.String("worker"), InvocationType: types.InvocationTypeEvent, Payload: []byte(`{"text":"never runs"}`)}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the throttled event's record", 30*time.Second, func() bool { return len(sinkRecords(sinkFile)) >= 1 })
-	r := sinkRecords(sinkFile)[0]
+	waitFor(t, "the throttled event's record", 30*time.Second, func() bool { return len(sinkRecords(sunk())) > before })
+	r := sinkRecords(sunk())[before]
 	if rc := r["requestContext"].(map[string]any); rc["condition"] != "RetriesExhausted" || rc["approximateInvokeCount"] != 0.0 {
 		t.Errorf("reserved 0 record: %v", r)
 	}

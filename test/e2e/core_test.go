@@ -187,7 +187,7 @@ func TestInvokeErrors(t *testing.T) {
 	c := s.client()
 	ctx := context.Background()
 	createFunction(t, c, "fn", types.RuntimeProvidedal2023, "bootstrap", goZip, func(in *awslambda.CreateFunctionInput) {
-		in.Timeout = aws.Int32(1)
+		in.Timeout = aws.Int32(3)
 	})
 	invoke := func(payload string) *awslambda.InvokeOutput {
 		t.Helper()
@@ -198,10 +198,10 @@ func TestInvokeErrors(t *testing.T) {
 		return out
 	}
 	t.Run("timeout", func(t *testing.T) {
-		out := invoke(`{"action":"sleep","sleepMs":3000}`)
+		out := invoke(`{"action":"sleep","sleepMs":6000}`)
 		m := decodeJSON(t, out.Payload)
 		if aws.ToString(out.FunctionError) != "Unhandled" || m["errorType"] != "Sandbox.Timedout" ||
-			!strings.HasSuffix(m["errorMessage"].(string), "Error: Task timed out after 1.00 seconds") {
+			!strings.HasSuffix(m["errorMessage"].(string), "Error: Task timed out after 3.00 seconds") {
 			t.Errorf("timeout: %v %s", out.FunctionError, out.Payload)
 		}
 		if out := invoke(`{}`); out.FunctionError != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -26,39 +27,54 @@ func metricsText(t *testing.T, s *server) string {
 	return string(b)
 }
 
-// TestConcurrentScaling: 16 concurrent 300 ms invocations run side by side.
+// TestConcurrentScaling: 16 concurrent 300 ms invocations run side by side:
+// every one's sleep overlaps every other's (checked with the functions' own
+// clocks, not a wall-time margin), and each ran in its own environment.
 func TestConcurrentScaling(t *testing.T) {
 	s := startServer(t, t.TempDir())
 	c := s.client()
 	ctx := context.Background()
 	createFunction(t, c, "par", types.RuntimeProvidedal2023, "bootstrap", goZip)
 	const n = 16
-	start := time.Now()
 	var wg sync.WaitGroup
-	errs := make(chan error, n)
+	var mu sync.Mutex
+	var from, to []float64
+	envs := map[string]bool{}
+	// A first round starts the environments; the second runs on them warm, so
+	// cold-start jitter on a loaded machine cannot stagger the sleeps.
+	for range n {
+		wg.Go(func() { c.Invoke(ctx, &awslambda.InvokeInput{FunctionName: aws.String("par"), Payload: []byte(`{"action":"sleep","sleepMs":300}`)}) })
+	}
+	wg.Wait()
+	start := time.Now()
 	for range n {
 		wg.Go(func() {
 			out, err := c.Invoke(ctx, &awslambda.InvokeInput{FunctionName: aws.String("par"), Payload: []byte(`{"action":"sleep","sleepMs":300}`)})
-			if err == nil && out.FunctionError != nil {
-				err = errors.New(string(out.Payload))
+			if err != nil || out.FunctionError != nil {
+				t.Errorf("invoke: %v", err)
+				return
 			}
-			errs <- err
+			m := decodeJSON(t, out.Payload)
+			mu.Lock()
+			defer mu.Unlock()
+			from = append(from, m["sleptFrom"].(float64))
+			to = append(to, m["sleptTo"].(float64))
+			envs[m["env"].(map[string]any)["AWS_LAMBDA_LOG_STREAM_NAME"].(string)] = true
 		})
 	}
 	wg.Wait()
-	wall := time.Since(start)
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
+	t.Logf("%d concurrent 300 ms invocations took %s (wall)", n, time.Since(start))
+	if len(from) != n {
+		t.Fatalf("%d of %d invocations answered", len(from), n)
 	}
-	t.Logf("%d concurrent 300 ms invocations took %s", n, wall)
-	if wall >= 600*time.Millisecond {
-		t.Errorf("%d concurrent 300 ms invocations took %s: they did not run side by side", n, wall)
+	if latestStart, earliestEnd := slices.Max(from), slices.Min(to); latestStart >= earliestEnd {
+		t.Errorf("the sleeps did not all overlap: the last began %.0f µs after the first ended", latestStart-earliestEnd)
+	}
+	if len(envs) != n {
+		t.Errorf("%d invocations ran in %d environments", n, len(envs))
 	}
 	m := metricsText(t, s)
-	for _, want := range []string{`nimbus_invocations_total{function="par"} 16`, `nimbus_cold_starts_total{function="par"} 16`, `nimbus_duration_seconds_count{function="par"} 16`} {
+	for _, want := range []string{`nimbus_invocations_total{function="par"} 32`, `nimbus_duration_seconds_count{function="par"} 32`} {
 		if !strings.Contains(m, want) {
 			t.Errorf("metrics lack %q", want)
 		}

@@ -42,13 +42,17 @@ type seen struct {
 	ClientContext map[string]string `json:"clientCustom,omitempty"`
 	Env           map[string]string `json:"env"`
 	Pid           int               `json:"pid"`
-	Event         event             `json:"event"`
+	// SleptFrom and SleptTo (Unix µs) bracket a "sleep" action.
+	SleptFrom int64 `json:"sleptFrom,omitempty"`
+	SleptTo   int64 `json:"sleptTo,omitempty"`
+	Event     event `json:"event"`
 }
 
 const version = "v1"
 
 func handle(ctx context.Context, ev event) (any, error) {
 	lc, _ := lambdacontext.FromContext(ctx)
+	var started, ended time.Time
 	if ev.Action == "" && ev.RouteKey != "" && ev.Body != "" {
 		var inner event
 		if json.Unmarshal([]byte(ev.Body), &inner) == nil {
@@ -64,7 +68,9 @@ func handle(ctx context.Context, ev event) (any, error) {
 		fmt.Println("about to exit")
 		os.Exit(ev.Code)
 	case "sleep":
+		started = time.Now()
 		time.Sleep(time.Duration(ev.Sleep) * time.Millisecond)
+		ended = time.Now()
 	case "big":
 		return strings.Repeat("x", ev.Size), nil
 	case "print":
@@ -141,6 +147,9 @@ func handle(ctx context.Context, ev event) (any, error) {
 	deadline, _ := ctx.Deadline()
 	s := seen{Version: version, RequestID: lc.AwsRequestID, FunctionArn: lc.InvokedFunctionArn,
 		RemainingMs: time.Until(deadline).Milliseconds(), Pid: os.Getpid(), Event: ev, Env: map[string]string{}}
+	if !started.IsZero() {
+		s.SleptFrom, s.SleptTo = started.UnixMicro(), ended.UnixMicro()
+	}
 	if lc.ClientContext.Custom != nil {
 		s.ClientContext = lc.ClientContext.Custom
 	}
