@@ -28,9 +28,11 @@ import (
 	"github.com/nimbus-dev/nimbus/internal/awsapi"
 	"github.com/nimbus-dev/nimbus/internal/awsapi/lambdaapi"
 	"github.com/nimbus-dev/nimbus/internal/awsapi/sigv4"
+	"github.com/nimbus-dev/nimbus/internal/awsapi/sqsapi"
 	"github.com/nimbus-dev/nimbus/internal/backbone"
 	"github.com/nimbus-dev/nimbus/internal/concurrency"
 	"github.com/nimbus-dev/nimbus/internal/config"
+	"github.com/nimbus-dev/nimbus/internal/events/queue"
 	"github.com/nimbus-dev/nimbus/internal/gateway"
 	"github.com/nimbus-dev/nimbus/internal/invoke"
 	"github.com/nimbus-dev/nimbus/internal/lambda"
@@ -154,6 +156,19 @@ func Run(ctx context.Context, cfg *config.Server, stdout, stderr io.Writer) erro
 		awsapi.WriteError(w, log, unknownOperation(r))
 	})
 	apiSrv := &http.Server{Handler: awsapi.Auth(verifier, lambdaapi.MaxCreateBody, log, mux), ReadHeaderTimeout: 30 * time.Second}
+	qkv, err := bb.KeyValue(ctx, queue.Bucket)
+	if err != nil {
+		return err
+	}
+	queues, err := queue.Open(ctx, queue.Config{}, log.With("component", "queues"), bb.JetStream(), qkv)
+	if err != nil {
+		return err
+	}
+	inv.SetSender("sqs", queueSender{queues})
+	awsJSON := map[string]http.Handler{sqsapi.TargetPrefix: sqsapi.New(log, queues).Handler()}
+	mux.Handle("POST /{$}", awsJSONRouter(log, awsJSON))
+	mux.Handle("POST /{account}/{queue}", awsJSONRouter(log, awsJSON))
+
 	gw := gateway.New(gateway.Config{}, inv, log.With("component", "gateway"))
 	gwKV, err := bb.KeyValue(ctx, gateway.StoreBucket)
 	if err != nil {
@@ -188,6 +203,8 @@ func Run(ctx context.Context, cfg *config.Server, stdout, stderr io.Writer) erro
 	run("scheduler", sch.Run)
 	run("async", inv.Run)
 	run("provisioner", inv.RunProvisioner)
+	run("queues", queues.Run)
+	apiSrv.RegisterOnShutdown(queues.StopPolling)
 	serve := func(srv *http.Server, ln net.Listener) {
 		wg.Go(func() {
 			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

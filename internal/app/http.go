@@ -1,13 +1,16 @@
 package app
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/nimbus-dev/nimbus/internal/awsapi"
+	"github.com/nimbus-dev/nimbus/internal/events/queue"
 	"github.com/nimbus-dev/nimbus/internal/gateway"
 	"github.com/nimbus-dev/nimbus/internal/lambda"
 	"github.com/nimbus-dev/nimbus/internal/logs"
@@ -93,4 +96,32 @@ func registerAPIAdmin(mux *http.ServeMux, log *slog.Logger, store *gateway.Store
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
+}
+
+// awsJSONRouter sends AWS JSON-protocol requests (POST with X-Amz-Target:
+// Service.Action) to the adapter registered for the target's prefix.
+func awsJSONRouter(log *slog.Logger, byPrefix map[string]http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		target := r.Header.Get("X-Amz-Target")
+		for prefix, h := range byPrefix {
+			if strings.HasPrefix(target, prefix) {
+				h.ServeHTTP(w, r)
+				return
+			}
+		}
+		awsapi.WriteError(w, log, &lambda.Error{Code: "UnknownOperationException", Status: http.StatusBadRequest,
+			Message: "Unknown operation: X-Amz-Target " + target})
+	})
+}
+
+// queueSender delivers destination records and dead letters to queues.
+type queueSender struct{ q *queue.Service }
+
+func (s queueSender) Send(ctx context.Context, arn string, body []byte) error {
+	name, ok := s.q.ByARN(arn)
+	if !ok {
+		return lambda.NotFound("queue not found: %s", arn)
+	}
+	_, err := s.q.Send(ctx, name, queue.SendInput{Body: string(body)})
+	return err
 }
