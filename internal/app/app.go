@@ -32,6 +32,7 @@ import (
 	"github.com/nimbus-dev/nimbus/internal/backbone"
 	"github.com/nimbus-dev/nimbus/internal/concurrency"
 	"github.com/nimbus-dev/nimbus/internal/config"
+	"github.com/nimbus-dev/nimbus/internal/events/esm"
 	"github.com/nimbus-dev/nimbus/internal/events/queue"
 	"github.com/nimbus-dev/nimbus/internal/gateway"
 	"github.com/nimbus-dev/nimbus/internal/invoke"
@@ -147,7 +148,8 @@ func Run(ctx context.Context, cfg *config.Server, stdout, stderr io.Writer) erro
 		verifier = sigv4.New(sigv4.Credentials(cfg.AccessKeys))
 	}
 	mux := http.NewServeMux()
-	lambdaapi.New(log, reg, code, rt, inv, sch, lim, lambdaapi.Limits{UnreservedMin: cfg.UnreservedMin}).Register(mux)
+	lapi := lambdaapi.New(log, reg, code, rt, inv, sch, lim, lambdaapi.Limits{UnreservedMin: cfg.UnreservedMin})
+	lapi.Register(mux)
 	mux.Handle("GET /nimbus/v1/functions/{name}/logs", logsHandler(log, reg, logStore))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
@@ -165,6 +167,12 @@ func Run(ctx context.Context, cfg *config.Server, stdout, stderr io.Writer) erro
 		return err
 	}
 	inv.SetSender("sqs", queueSender{queues})
+	esmKV, err := bb.KeyValue(ctx, esm.Bucket)
+	if err != nil {
+		return err
+	}
+	mappings := esm.New(esmKV, queues, inv, log.With("component", "esm"))
+	lapi.SetEventSources(mappings)
 	awsJSON := map[string]http.Handler{sqsapi.TargetPrefix: sqsapi.New(log, queues).Handler()}
 	mux.Handle("POST /{$}", awsJSONRouter(log, awsJSON))
 	mux.Handle("POST /{account}/{queue}", awsJSONRouter(log, awsJSON))
@@ -204,6 +212,7 @@ func Run(ctx context.Context, cfg *config.Server, stdout, stderr io.Writer) erro
 	run("async", inv.Run)
 	run("provisioner", inv.RunProvisioner)
 	run("queues", queues.Run)
+	run("event sources", mappings.Run)
 	apiSrv.RegisterOnShutdown(queues.StopPolling)
 	serve := func(srv *http.Server, ln net.Listener) {
 		wg.Go(func() {

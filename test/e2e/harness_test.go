@@ -31,6 +31,7 @@ var (
 	nodeESM   []byte
 	nodeSink  []byte
 	pythonZip []byte
+	pySQS     []byte
 )
 
 func TestMain(m *testing.M) {
@@ -75,6 +76,9 @@ func build(dir string) error {
 		return err
 	}
 	if nodeSink, err = zipDir("testdata/node-sink"); err != nil {
+		return err
+	}
+	if pySQS, err = zipDir("testdata/python-sqs"); err != nil {
 		return err
 	}
 	pythonZip, err = zipDir("testdata/python")

@@ -17,6 +17,7 @@ import (
 	"github.com/nimbus-dev/nimbus/internal/artifact"
 	"github.com/nimbus-dev/nimbus/internal/awsapi"
 	"github.com/nimbus-dev/nimbus/internal/concurrency"
+	"github.com/nimbus-dev/nimbus/internal/events/esm"
 	"github.com/nimbus-dev/nimbus/internal/invoke"
 	"github.com/nimbus-dev/nimbus/internal/lambda"
 	"github.com/nimbus-dev/nimbus/internal/registry"
@@ -41,6 +42,7 @@ type API struct {
 	sched    Scheduler
 	limiter  *concurrency.Limiter
 	limits   Limits
+	esm      *esm.Service // nil until SetEventSources
 }
 
 // Limits configures account-level validation.
@@ -83,6 +85,14 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("PUT /2019-09-30/functions/{name}/provisioned-concurrency", a.handle(a.putProvisioned))
 	mux.HandleFunc("GET /2019-09-30/functions/{name}/provisioned-concurrency", a.handle(a.getProvisioned))
 	mux.HandleFunc("DELETE /2019-09-30/functions/{name}/provisioned-concurrency", a.handle(a.deleteProvisioned))
+	const esms = "/2015-03-31/event-source-mappings"
+	mux.HandleFunc("POST "+esms+"/{$}", a.handle(a.createESM))
+	mux.HandleFunc("POST "+esms, a.handle(a.createESM))
+	mux.HandleFunc("GET "+esms+"/{$}", a.handle(a.listESM))
+	mux.HandleFunc("GET "+esms, a.handle(a.listESM))
+	mux.HandleFunc("GET "+esms+"/{uuid}", a.handle(a.getESM))
+	mux.HandleFunc("PUT "+esms+"/{uuid}", a.handle(a.updateESM))
+	mux.HandleFunc("DELETE "+esms+"/{uuid}", a.handle(a.deleteESM))
 	const eic = "/2019-09-25/functions/{name}/event-invoke-config"
 	mux.HandleFunc("PUT "+eic, a.handle(a.putEventInvoke(false)))
 	mux.HandleFunc("POST "+eic, a.handle(a.putEventInvoke(true)))
