@@ -43,7 +43,9 @@ func TestConcurrentScaling(t *testing.T) {
 	// A first round starts the environments; the second runs on them warm, so
 	// cold-start jitter on a loaded machine cannot stagger the sleeps.
 	for range n {
-		wg.Go(func() { c.Invoke(ctx, &awslambda.InvokeInput{FunctionName: aws.String("par"), Payload: []byte(`{"action":"sleep","sleepMs":300}`)}) })
+		wg.Go(func() {
+			c.Invoke(ctx, &awslambda.InvokeInput{FunctionName: aws.String("par"), Payload: []byte(`{"action":"sleep","sleepMs":300}`)})
+		})
 	}
 	wg.Wait()
 	start := time.Now()
