@@ -27,6 +27,7 @@ import (
 	"github.com/nimbus-dev/nimbus/internal/artifact"
 	"github.com/nimbus-dev/nimbus/internal/awsapi"
 	"github.com/nimbus-dev/nimbus/internal/awsapi/lambdaapi"
+	"github.com/nimbus-dev/nimbus/internal/awsapi/sfnapi"
 	"github.com/nimbus-dev/nimbus/internal/awsapi/sigv4"
 	"github.com/nimbus-dev/nimbus/internal/awsapi/sqsapi"
 	"github.com/nimbus-dev/nimbus/internal/backbone"
@@ -43,6 +44,7 @@ import (
 	"github.com/nimbus-dev/nimbus/internal/runtimes"
 	"github.com/nimbus-dev/nimbus/internal/sandbox"
 	"github.com/nimbus-dev/nimbus/internal/sched"
+	"github.com/nimbus-dev/nimbus/internal/workflow/executions"
 )
 
 // Run runs the server until ctx ends. It prints the contract's `api:`,
@@ -142,6 +144,12 @@ func Run(ctx context.Context, cfg *config.Server, stdout, stderr io.Writer) erro
 		return err
 	}
 	inv.LoadReservations()
+	// Workflows: state machines and executions on JetStream; Open prepares
+	// every execution that was running to resume (Run starts them).
+	wf := executions.New(executions.Config{}, log.With("component", "workflow"), bb.JetStream(), executions.InvokeAdapter{Service: inv})
+	if err := wf.Open(ctx); err != nil {
+		return err
+	}
 
 	var verifier *sigv4.Verifier
 	if len(cfg.AccessKeys) > 0 {
@@ -173,7 +181,10 @@ func Run(ctx context.Context, cfg *config.Server, stdout, stderr io.Writer) erro
 	}
 	mappings := esm.New(esmKV, queues, inv, log.With("component", "esm"))
 	lapi.SetEventSources(mappings)
-	awsJSON := map[string]http.Handler{sqsapi.TargetPrefix: sqsapi.New(log, queues).Handler()}
+	awsJSON := map[string]http.Handler{
+		sqsapi.TargetPrefix: sqsapi.New(log, queues).Handler(),
+		sfnapi.TargetPrefix: sfnapi.New(log.With("component", "sfnapi"), wf).Handler(),
+	}
 	mux.Handle("POST /{$}", awsJSONRouter(log, awsJSON))
 	mux.Handle("POST /{account}/{queue}", awsJSONRouter(log, awsJSON))
 
@@ -198,7 +209,7 @@ func Run(ctx context.Context, cfg *config.Server, stdout, stderr io.Writer) erro
 	compCtx, stopComponents := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopComponents()
 	var wg sync.WaitGroup
-	errc := make(chan error, 8)
+	errc := make(chan error, 32)
 	run := func(name string, f func(context.Context) error) {
 		wg.Go(func() {
 			if err := f(compCtx); err != nil {
@@ -211,6 +222,7 @@ func Run(ctx context.Context, cfg *config.Server, stdout, stderr io.Writer) erro
 	run("scheduler", sch.Run)
 	run("async", inv.Run)
 	run("provisioner", inv.RunProvisioner)
+	run("workflow", wf.Run)
 	run("queues", queues.Run)
 	run("event sources", mappings.Run)
 	apiSrv.RegisterOnShutdown(queues.StopPolling)

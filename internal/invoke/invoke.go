@@ -117,13 +117,22 @@ func (s *Service) resolve(ref, qualifier string) (target, error) {
 	}
 	fn, ok := s.reg.Get(name)
 	if !ok {
-		return target{}, lambda.NotFound("Function not found: %s", arnFor(name, q))
+		return target{}, lambda.NotFound("Function not found: %s", notFoundARN(name, q))
 	}
 	cfg, ok := fn.Resolve(q, rand.Float64())
 	if !ok {
-		return target{}, lambda.NotFound("Function not found: %s", arnFor(name, q))
+		return target{}, lambda.NotFound("Function not found: %s", notFoundARN(name, q))
 	}
 	return target{cfg: cfg, invokedARN: arnFor(name, q)}, nil
+}
+
+// notFoundARN is the ARN Lambda names in an invoke's ResourceNotFoundException:
+// unqualified invokes are reported against $LATEST.
+func notFoundARN(name, q string) string {
+	if q == "" {
+		q = lambda.Latest
+	}
+	return lambda.QualifiedARN(name, q)
 }
 
 func arnFor(name, q string) string {

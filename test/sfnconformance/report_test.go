@@ -107,7 +107,13 @@ func writeReport(t *testing.T, results, validation, unverified []outcome) {
 	if n == 0 {
 		b.WriteString("None.\n")
 	}
-	b.WriteString("\n## Full history comparison (informational)\n\n")
+	b.WriteString("\n")
+	if real, err := os.ReadFile(realResultsFile); err == nil {
+		b.Write(real)
+	} else {
+		b.WriteString("## Real functions (`-real`)\n\nNot run yet: `go test ./test/sfnconformance/ -run TestConformanceReal -real -update`.\n\n")
+	}
+	b.WriteString("## Full history comparison (informational)\n\n")
 	compared, equal := 0, 0
 	var diffs []string
 	for _, r := range results {

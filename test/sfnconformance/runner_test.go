@@ -543,4 +543,3 @@ func oneLine(s string) string {
 	}
 	return s
 }
-
