@@ -44,6 +44,7 @@ import (
 	"github.com/nimbus-dev/nimbus/internal/runtimes"
 	"github.com/nimbus-dev/nimbus/internal/sandbox"
 	"github.com/nimbus-dev/nimbus/internal/sched"
+	"github.com/nimbus-dev/nimbus/internal/sched/keepalive"
 	"github.com/nimbus-dev/nimbus/internal/workflow/executions"
 )
 
@@ -126,7 +127,11 @@ func Run(ctx context.Context, cfg *config.Server, stdout, stderr io.Writer) erro
 		keyID, secret = k, v
 		break
 	}
-	sch := sched.New(sched.Config{KeepAlive: cfg.KeepAlive, APIURL: apiURL, AccessKeyID: keyID, SecretAccessKey: secret,
+	var policy keepalive.Policy = keepalive.Fixed{KeepAlive: cfg.KeepAlive}
+	if cfg.KeepAlivePolicy == "adaptive" {
+		policy = keepalive.NewAdaptive(keepalive.AdaptiveConfig{KeepAlive: cfg.KeepAlive})
+	}
+	sch := sched.New(sched.Config{KeepAlive: cfg.KeepAlive, Policy: policy, APIURL: apiURL, AccessKeyID: keyID, SecretAccessKey: secret,
 		ScaleUpRate: cfg.ScaleUpRate}, log, launcher, rt, code, logStore)
 	lim := concurrency.New(cfg.AccountConcurrency)
 	met := metrics.New(metrics.Sources{

@@ -67,7 +67,7 @@ func load(t *testing.T) map[string]*pkg {
 	return pkgs
 }
 
-// layers lists, for each package, the internal packages it may import. A
+// allowed lists, for each package, the internal packages it may import. A
 // package not listed here may not be imported by anyone but cmd and app.
 var allowed = map[string][]string{
 	"internal/lambda":              {},
@@ -75,25 +75,38 @@ var allowed = map[string][]string{
 	"internal/backbone":            {},
 	"internal/artifact/unzip":      {},
 	"internal/sandbox":             {},
+	"internal/logs":                {},
+	"internal/awsapi/sigv4":        {},
+	"internal/sched/keepalive":     {},
 	"internal/runtimeapi":          {"internal/lambda"},
 	"internal/runtimes":            {"internal/lambda"},
 	"internal/registry":            {"internal/lambda"},
-	"internal/logs":                {},
 	"internal/artifact":            {"internal/lambda", "internal/artifact/unzip"},
-	"internal/awsapi/sigv4":        {},
-	"internal/sched":               {"internal/lambda", "internal/artifact", "internal/logs", "internal/runtimeapi", "internal/runtimes", "internal/sandbox"},
 	"internal/concurrency":         {"internal/lambda"},
 	"internal/metrics":             {"internal/concurrency"},
+	"internal/sched":               {"internal/lambda", "internal/artifact", "internal/logs", "internal/runtimeapi", "internal/runtimes", "internal/sandbox", "internal/sched/keepalive"},
 	"internal/invoke":              {"internal/lambda", "internal/registry", "internal/runtimeapi", "internal/sched", "internal/concurrency", "internal/metrics"},
-	"internal/awsapi":              {"internal/lambda", "internal/awsapi/sigv4"},
-	"internal/awsapi/lambdaapi":    {"internal/lambda", "internal/awsapi", "internal/artifact", "internal/invoke", "internal/registry", "internal/runtimes", "internal/concurrency"},
-	"internal/cli":                 {"internal/lambda", "internal/config"},
+	"internal/events/queue":        {"internal/lambda"},
+	"internal/events/esm":          {"internal/lambda", "internal/events/queue", "internal/invoke"},
+	"internal/events/topic":        {"internal/lambda", "internal/events/queue", "internal/invoke"},
+	"internal/events/schedule":     {"internal/lambda", "internal/invoke"},
 	"internal/gateway":             {"internal/lambda", "internal/invoke"},
 	"internal/workflow/jsonv":      {},
 	"internal/workflow/jsonpath":   {"internal/workflow/jsonv"},
 	"internal/workflow/asl":        {"internal/workflow/jsonpath", "internal/workflow/jsonv"},
 	"internal/workflow/engine":     {"internal/workflow/asl", "internal/workflow/jsonpath", "internal/workflow/jsonv"},
 	"internal/workflow/lambdatask": {"internal/workflow/asl", "internal/workflow/engine", "internal/workflow/jsonv"},
+	"internal/workflow/executions": {"internal/lambda", "internal/invoke", "internal/workflow/asl", "internal/workflow/engine", "internal/workflow/jsonv", "internal/workflow/lambdatask"},
+	"internal/awsapi":              {"internal/lambda", "internal/awsapi/sigv4"},
+	"internal/awsapi/lambdaapi":    {"internal/lambda", "internal/awsapi", "internal/artifact", "internal/invoke", "internal/registry", "internal/runtimes", "internal/concurrency", "internal/events/esm", "internal/events/queue"},
+	"internal/awsapi/sqsapi":       {"internal/lambda", "internal/events/queue"},
+	"internal/awsapi/snsapi":       {"internal/lambda", "internal/events/topic"},
+	"internal/awsapi/eventsapi":    {"internal/lambda", "internal/events/schedule"},
+	"internal/awsapi/sfnapi":       {"internal/lambda", "internal/workflow/asl", "internal/workflow/engine", "internal/workflow/executions"},
+	"internal/template":            {"internal/gateway", "internal/lambda"},
+	"internal/template/build":      {"internal/template"},
+	"internal/deploy":              {"internal/gateway", "internal/lambda", "internal/template", "internal/template/build"},
+	"internal/cli":                 {"internal/lambda", "internal/config", "internal/deploy", "internal/template"},
 }
 
 func TestImportsFlowOneWay(t *testing.T) {

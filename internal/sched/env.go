@@ -38,7 +38,7 @@ type env struct {
 	rapi      *runtimeapi.Server
 	proc      *sandbox.Process
 	initDur   time.Duration // reported with the first invocation, then zeroed
-	lastUsed  time.Time     // guarded by the pool's mu while idle
+	until     time.Time     // keep-alive deadline while idle; guarded by the pool's mu
 	// provisioned environments were initialised ahead of demand and are never reaped.
 	provisioned bool
 

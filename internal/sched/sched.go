@@ -1,7 +1,8 @@
 // Package sched owns the execution environments of every function version on this
 // node: it keeps warm pools, starts environments when none is idle, reuses them
 // one invocation at a time, replaces them after a crash or timeout, and stops
-// them after KeepAlive of idleness (scale to zero).
+// idle ones when the keep-alive policy says (scale to zero), or starts them
+// ahead of expected invocations when it asks (pre-warming).
 //
 // A pool belongs to one function version at one revision: updating $LATEST's
 // code or configuration retires the old pool (its idle environments stop, busy
@@ -24,12 +25,17 @@ import (
 	"github.com/nimbus-dev/nimbus/internal/runtimeapi"
 	"github.com/nimbus-dev/nimbus/internal/runtimes"
 	"github.com/nimbus-dev/nimbus/internal/sandbox"
+	"github.com/nimbus-dev/nimbus/internal/sched/keepalive"
 )
 
 // Config configures the scheduler.
 type Config struct {
-	// KeepAlive is how long an idle environment is kept warm; zero means 10 minutes.
+	// KeepAlive is how long an idle environment is kept warm when Policy is
+	// nil; zero means 10 minutes.
 	KeepAlive time.Duration
+	// Policy decides, per function version, how long idle environments stay
+	// warm and how many to pre-warm; nil means keepalive.Fixed{KeepAlive}.
+	Policy keepalive.Policy
 	// APIURL is given to functions as AWS_ENDPOINT_URL.
 	APIURL string
 	// AccessKeyID and SecretAccessKey are given to functions as their credentials.
@@ -54,6 +60,7 @@ type Scheduler struct {
 	pools   map[poolKey]*pool  // guarded by mu
 	buckets map[string]*bucket // guarded by mu: scale-up tokens per function
 	stops   sync.WaitGroup     // environments being stopped
+	starts  sync.WaitGroup     // environments being pre-warmed
 }
 
 // bucket is a token bucket of new environments.
@@ -86,12 +93,15 @@ type poolKey struct{ name, version string }
 
 type pool struct {
 	revision string
+	key      string         // the policy's name for it: function:version
+	cfg      *lambda.Config // what pre-warmed environments run
 
 	mu       sync.Mutex
 	idle     []*env // guarded by mu; on-demand, most recently used last
 	provIdle []*env // guarded by mu; provisioned and idle
 	provLive int    // guarded by mu; provisioned environments alive (idle or busy)
 	busy     int    // guarded by mu; environments running an invocation or starting for one
+	starting int    // guarded by mu; environments being pre-warmed
 	retired  bool   // guarded by mu
 }
 
@@ -103,6 +113,9 @@ func New(cfg Config, log *slog.Logger, l *sandbox.Launcher, rt *runtimes.Catalog
 	if cfg.ScaleUpRate <= 0 {
 		cfg.ScaleUpRate = 1000
 	}
+	if cfg.Policy == nil {
+		cfg.Policy = keepalive.Fixed{KeepAlive: cfg.KeepAlive}
+	}
 	return &Scheduler{cfg: cfg, log: log, launcher: l, runtimes: rt, code: code, logs: ls, pools: map[poolKey]*pool{}, buckets: map[string]*bucket{}}
 }
 
@@ -113,47 +126,52 @@ func New(cfg Config, log *slog.Logger, l *sandbox.Launcher, rt *runtimes.Catalog
 // missing, no process could be started).
 func (s *Scheduler) Invoke(ctx context.Context, cfg *lambda.Config, inv *runtimeapi.Invocation, provisioned bool) (Outcome, error) {
 	p := s.pool(cfg)
+	s.cfg.Policy.Arrived(p.key, time.Now())
 	for {
 		e := p.take(provisioned)
-		if e == nil {
+		cold := e == nil
+		if cold {
 			var err error
 			if err := s.admitScaleUp(cfg.FunctionName); err != nil {
-				p.done()
+				s.ended(p)
 				return Outcome{}, err
 			}
 			e, err = s.start(ctx, cfg, inv.RequestID, false)
 			if ie, ok := errors.AsType[*initError](err); ok {
-				p.done()
+				s.ended(p)
 				return ie.out, nil
 			}
 			if err != nil {
-				p.done()
+				s.ended(p)
 				return Outcome{}, err
 			}
-			out, delivered := s.invoke(ctx, e, inv)
-			out.Cold = true
-			s.release(p, e)
-			if delivered {
-				return out, nil
-			}
-			continue
 		}
 		out, delivered := s.invoke(ctx, e, inv)
-		s.release(p, e)
-		if delivered {
-			return out, nil
+		if !delivered {
+			// The environment died before its runtime took the invocation
+			// (idle, or while starting): run it in another one.
+			s.release(p, e, 0)
+			continue
 		}
-		// The environment died while idle, before its runtime took the
-		// invocation: run it in another one.
+		out.Cold = cold
+		s.release(p, e, s.cfg.Policy.Ended(p.key, time.Now()))
+		return out, nil
 	}
 }
 
-// release returns e to its pool, or stops it if it died or the pool is retired.
-func (s *Scheduler) release(p *pool, e *env) {
+// ended ends an invocation that got no environment.
+func (s *Scheduler) ended(p *pool) {
+	p.done()
+	s.cfg.Policy.Ended(p.key, time.Now())
+}
+
+// release returns e to its pool, warm for keepAlive (provisioned environments
+// regardless), or stops it if it died, keepAlive ≤ 0 or the pool is retired.
+func (s *Scheduler) release(p *pool, e *env, keepAlive time.Duration) {
 	p.mu.Lock()
 	p.busy--
 	p.mu.Unlock()
-	if !e.alive() || !p.put(e) {
+	if !e.alive() || (!e.provisioned && keepAlive <= 0) || !p.put(e, time.Now().Add(keepAlive)) {
 		if e.provisioned {
 			p.mu.Lock()
 			p.provLive--
@@ -194,7 +212,7 @@ func (s *Scheduler) Provision(ctx context.Context, cfg *lambda.Config, n int) (i
 		wg.Go(func() {
 			defer func() { <-sem }()
 			e, err := s.start(ctx, cfg, lambda.NewRequestID(), true)
-			if err == nil && !p.put(e) {
+			if err == nil && !p.put(e, time.Time{}) {
 				err = errors.New("pool retired")
 				s.stop(e)
 			}
@@ -225,7 +243,7 @@ func (s *Scheduler) pool(cfg *lambda.Config) *pool {
 		s.mu.Unlock()
 		return p
 	}
-	np := &pool{revision: cfg.RevisionId}
+	np := &pool{revision: cfg.RevisionId, key: cfg.FunctionName + ":" + cfg.Version, cfg: cfg}
 	s.pools[k] = np
 	s.mu.Unlock()
 	if p != nil {
@@ -260,14 +278,15 @@ func popAlive(stack *[]*env, live *int) *env {
 	return nil
 }
 
-// put returns e to the idle set; false if the pool is retired.
-func (p *pool) put(e *env) bool {
+// put returns e to the idle set, warm until until (ignored for provisioned
+// environments); false if the pool is retired.
+func (p *pool) put(e *env, until time.Time) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.retired {
 		return false
 	}
-	e.lastUsed = time.Now()
+	e.until = until
 	if e.provisioned {
 		p.provIdle = append(p.provIdle, e)
 	} else {
@@ -300,6 +319,9 @@ func (s *Scheduler) Retire(name string) {
 	}
 	s.mu.Unlock()
 	for _, p := range ps {
+		s.cfg.Policy.Forget(p.key)
+	}
+	for _, p := range ps {
 		s.retire(p)
 	}
 }
@@ -312,9 +334,10 @@ func (s *Scheduler) stop(e *env) {
 	})
 }
 
-// Run reaps idle environments until ctx ends, then stops all environments.
+// Run reaps idle environments and pre-warms new ones until ctx ends, then
+// stops all environments.
 func (s *Scheduler) Run(ctx context.Context) error {
-	tick := min(max(s.cfg.KeepAlive/10, 100*time.Millisecond), 30*time.Second)
+	tick := min(max(s.cfg.KeepAlive/10, 100*time.Millisecond), 10*time.Second)
 	t := time.NewTicker(tick)
 	defer t.Stop()
 	for {
@@ -323,12 +346,19 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			s.stopAll()
 			return nil
 		case now := <-t.C:
-			s.reap(now)
+			s.reap(ctx, now)
 		}
 	}
 }
 
-func (s *Scheduler) reap(now time.Time) {
+// maxPrewarmsPerTick bounds what one tick starts for one pool, whatever the
+// policy asks.
+const maxPrewarmsPerTick = 64
+
+// reap stops the idle environments whose keep-alive has passed, least recently
+// used first, while each pool keeps more than its policy floor, and starts the
+// environments missing below the floor.
+func (s *Scheduler) reap(ctx context.Context, now time.Time) {
 	s.mu.Lock()
 	ps := make([]*pool, 0, len(s.pools))
 	for _, p := range s.pools {
@@ -336,22 +366,54 @@ func (s *Scheduler) reap(now time.Time) {
 	}
 	s.mu.Unlock()
 	for _, p := range ps {
+		floor := s.cfg.Policy.Prewarm(p.key, now) // no I/O under p.mu
 		p.mu.Lock()
+		have := p.busy + len(p.idle) + p.starting
 		keep := p.idle[:0]
 		var expired []*env
 		for _, e := range p.idle {
-			if now.Sub(e.lastUsed) >= s.cfg.KeepAlive || !e.alive() {
+			if !e.alive() || (!now.Before(e.until) && have > floor) {
 				expired = append(expired, e)
+				have--
 			} else {
 				keep = append(keep, e)
 			}
 		}
 		clear(p.idle[len(keep):])
 		p.idle = keep
+		missing := 0
+		if !p.retired && ctx.Err() == nil {
+			missing = min(max(floor-have, 0), maxPrewarmsPerTick)
+			p.starting += missing
+		}
 		p.mu.Unlock()
 		for _, e := range expired {
 			s.stop(e)
 		}
+		for range missing {
+			s.starts.Go(func() { s.prewarm(ctx, p) })
+		}
+	}
+}
+
+// prewarm starts an environment for p's version ahead of demand; it stays
+// idle until an invocation takes it, held only by the policy's floor.
+func (s *Scheduler) prewarm(ctx context.Context, p *pool) {
+	defer func() {
+		p.mu.Lock()
+		p.starting--
+		p.mu.Unlock()
+	}()
+	if s.admitScaleUp(p.cfg.FunctionName) != nil {
+		return // pre-warms count against the scale-up rate too
+	}
+	e, err := s.start(ctx, p.cfg, lambda.NewRequestID(), false)
+	if err != nil {
+		s.log.Warn("pre-warm failed", "function", p.cfg.FunctionName, "version", p.cfg.Version, "err", err)
+		return
+	}
+	if ctx.Err() != nil || !p.put(e, time.Now()) {
+		s.stop(e)
 	}
 }
 
@@ -363,6 +425,7 @@ func (s *Scheduler) stopAll() {
 	for _, p := range ps {
 		s.retire(p)
 	}
+	s.starts.Wait() // a pre-warm finishing now finds its pool retired and stops its environment
 	s.stops.Wait()
 }
 
