@@ -203,6 +203,12 @@ func Run(ctx context.Context, cfg *config.Server, stdout, stderr io.Writer) erro
 		return err
 	}
 	registerAPIAdmin(mux, log, apis, gw)
+	stacksKV, err := bb.KeyValue(ctx, stacksBucket)
+	if err != nil {
+		return err
+	}
+	registerStacks(mux, log, stacksKV)
+	registerInfo(mux, apiURL, "http://"+gwLn.Addr().String())
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 		met.WriteTo(w)

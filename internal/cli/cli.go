@@ -43,6 +43,10 @@ commands:
   functions update-code NAME (--zip FILE | --dir DIR)
   functions delete NAME
   logs NAME [--follow] [--since 10m]
+  deploy [--template template.yaml] [--stack-name NAME] [--parameter-overrides K=V …]
+  validate [--template template.yaml] [--parameter-overrides K=V …] [--plan]
+  delete [--stack-name NAME]
+  stacks list | stacks get NAME
 
 client commands talk to --endpoint-url (NIMBUS_ENDPOINT, default http://127.0.0.1:8900)
 `
@@ -60,6 +64,14 @@ func Run(ctx context.Context, args []string, getenv config.Getenv, stdio IO) err
 		return functionsCmd(ctx, args[1:], getenv, stdio)
 	case "logs":
 		return logsCmd(ctx, args[1:], getenv, stdio)
+	case "deploy":
+		return deployCmd(ctx, args[1:], getenv, stdio)
+	case "validate":
+		return validateCmd(ctx, args[1:], getenv, stdio)
+	case "delete":
+		return deleteCmd(ctx, args[1:], getenv, stdio)
+	case "stacks":
+		return stacksCmd(ctx, args[1:], getenv, stdio)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdio.Stdout, Usage)
 		return nil
