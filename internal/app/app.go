@@ -29,12 +29,14 @@ import (
 	"github.com/nimbus-dev/nimbus/internal/awsapi/lambdaapi"
 	"github.com/nimbus-dev/nimbus/internal/awsapi/sfnapi"
 	"github.com/nimbus-dev/nimbus/internal/awsapi/sigv4"
+	"github.com/nimbus-dev/nimbus/internal/awsapi/snsapi"
 	"github.com/nimbus-dev/nimbus/internal/awsapi/sqsapi"
 	"github.com/nimbus-dev/nimbus/internal/backbone"
 	"github.com/nimbus-dev/nimbus/internal/concurrency"
 	"github.com/nimbus-dev/nimbus/internal/config"
 	"github.com/nimbus-dev/nimbus/internal/events/esm"
 	"github.com/nimbus-dev/nimbus/internal/events/queue"
+	"github.com/nimbus-dev/nimbus/internal/events/topic"
 	"github.com/nimbus-dev/nimbus/internal/gateway"
 	"github.com/nimbus-dev/nimbus/internal/invoke"
 	"github.com/nimbus-dev/nimbus/internal/lambda"
@@ -186,11 +188,22 @@ func Run(ctx context.Context, cfg *config.Server, stdout, stderr io.Writer) erro
 	}
 	mappings := esm.New(esmKV, queues, inv, log.With("component", "esm"))
 	lapi.SetEventSources(mappings)
+	tkv, err := bb.KeyValue(ctx, topic.Bucket)
+	if err != nil {
+		return err
+	}
+	topics, err := topic.Open(ctx, topic.Config{APIURL: apiURL}, log.With("component", "topics"), bb.JetStream(), tkv, inv, queues)
+	if err != nil {
+		return err
+	}
+	inv.SetSender("sns", topics) // destinations and dead-letter targets that are topics
+	snsAPI := snsapi.New(log.With("component", "snsapi"), topics).Handler()
 	awsJSON := map[string]http.Handler{
 		sqsapi.TargetPrefix: sqsapi.New(log, queues).Handler(),
 		sfnapi.TargetPrefix: sfnapi.New(log.With("component", "sfnapi"), wf).Handler(),
 	}
-	mux.Handle("POST /{$}", awsJSONRouter(log, awsJSON))
+	mux.Handle("POST /{$}", awsRouter(log, awsJSON, snsAPI))
+	mux.Handle("GET /{$}", awsRouter(log, awsJSON, snsAPI)) // SNS SubscribeURL / UnsubscribeURL links
 	mux.Handle("POST /{account}/{queue}", awsJSONRouter(log, awsJSON))
 
 	gw := gateway.New(gateway.Config{}, inv, log.With("component", "gateway"))
@@ -235,6 +248,7 @@ func Run(ctx context.Context, cfg *config.Server, stdout, stderr io.Writer) erro
 	run("provisioner", inv.RunProvisioner)
 	run("workflow", wf.Run)
 	run("queues", queues.Run)
+	run("topics", topics.Run)
 	run("event sources", mappings.Run)
 	apiSrv.RegisterOnShutdown(queues.StopPolling)
 	serve := func(srv *http.Server, ln net.Listener) {

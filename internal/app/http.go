@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nimbus-dev/nimbus/internal/awsapi"
+	"github.com/nimbus-dev/nimbus/internal/awsapi/snsapi"
 	"github.com/nimbus-dev/nimbus/internal/events/queue"
 	"github.com/nimbus-dev/nimbus/internal/gateway"
 	"github.com/nimbus-dev/nimbus/internal/lambda"
@@ -124,4 +125,23 @@ func (s queueSender) Send(ctx context.Context, arn string, body []byte) error {
 	}
 	_, err := s.q.Send(ctx, name, queue.SendInput{Body: string(body)})
 	return err
+}
+
+// awsRouter sends query-protocol requests (no X-Amz-Target; a form-encoded
+// POST, or a GET with an Action parameter, which is how SNS's SubscribeURL and
+// UnsubscribeURL arrive) to query, and AWS JSON-protocol requests to the
+// adapter for their X-Amz-Target prefix.
+func awsRouter(log *slog.Logger, byPrefix map[string]http.Handler, query http.Handler) http.Handler {
+	jsonRouter := awsJSONRouter(log, byPrefix)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if snsapi.IsQuery(r) {
+			query.ServeHTTP(w, r)
+			return
+		}
+		if r.Method != http.MethodPost {
+			awsapi.WriteError(w, log, unknownOperation(r))
+			return
+		}
+		jsonRouter.ServeHTTP(w, r)
+	})
 }
