@@ -51,7 +51,7 @@ func TestSQSAndQueueDestination(t *testing.T) {
 	c := s.client()
 	createFunction(t, c, "fails", types.RuntimeProvidedal2023, "bootstrap", goZip)
 	_, err = c.PutFunctionEventInvokeConfig(ctx, &awslambda.PutFunctionEventInvokeConfigInput{
-		FunctionName: aws.String("fails"), MaximumRetryAttempts: aws.Int32(0),
+		FunctionName: aws.String("fails"), MaximumRetryAttempts: aws.Int32(1),
 		DestinationConfig: &types.DestinationConfig{OnFailure: &types.OnFailure{Destination: aws.String("arn:aws:sqs:us-east-1:000000000000:failures")}},
 	})
 	if err != nil {
@@ -74,7 +74,7 @@ func TestSQSAndQueueDestination(t *testing.T) {
 			t.Fatalf("record %s: %v", aws.ToString(rm.Messages[0].Body), err)
 		}
 		rc := rec["requestContext"].(map[string]any)
-		if rc["condition"] != "RetriesExhausted" || rc["approximateInvokeCount"] != 1.0 {
+		if rc["condition"] != "RetriesExhausted" || rc["approximateInvokeCount"] != 2.0 {
 			t.Errorf("record: %v", rec)
 		}
 		return
