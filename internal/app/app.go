@@ -26,6 +26,7 @@ import (
 
 	"github.com/nimbus-dev/nimbus/internal/artifact"
 	"github.com/nimbus-dev/nimbus/internal/awsapi"
+	"github.com/nimbus-dev/nimbus/internal/awsapi/eventsapi"
 	"github.com/nimbus-dev/nimbus/internal/awsapi/lambdaapi"
 	"github.com/nimbus-dev/nimbus/internal/awsapi/sfnapi"
 	"github.com/nimbus-dev/nimbus/internal/awsapi/sigv4"
@@ -36,6 +37,7 @@ import (
 	"github.com/nimbus-dev/nimbus/internal/config"
 	"github.com/nimbus-dev/nimbus/internal/events/esm"
 	"github.com/nimbus-dev/nimbus/internal/events/queue"
+	"github.com/nimbus-dev/nimbus/internal/events/schedule"
 	"github.com/nimbus-dev/nimbus/internal/events/topic"
 	"github.com/nimbus-dev/nimbus/internal/gateway"
 	"github.com/nimbus-dev/nimbus/internal/invoke"
@@ -198,9 +200,23 @@ func Run(ctx context.Context, cfg *config.Server, stdout, stderr io.Writer) erro
 	}
 	inv.SetSender("sns", topics) // destinations and dead-letter targets that are topics
 	snsAPI := snsapi.New(log.With("component", "snsapi"), topics).Handler()
+	// Schedules: EventBridge rules with schedule expressions, fired through
+	// the async front door (and the workflow service for state machines).
+	schedKV, err := bb.KeyValue(ctx, schedule.Bucket)
+	if err != nil {
+		return err
+	}
+	schedules := schedule.New(schedule.Config{}, log.With("component", "schedules"), schedKV, inv)
+	schedules.SetStarter(workflowStarter{wf})
+	if err := schedules.Open(ctx); err != nil {
+		return err
+	}
+	events := eventsapi.New(log.With("component", "eventsapi"), schedules)
+	mux.Handle("GET /nimbus/v1/schedules", events.SchedulesHandler())
 	awsJSON := map[string]http.Handler{
-		sqsapi.TargetPrefix: sqsapi.New(log, queues).Handler(),
-		sfnapi.TargetPrefix: sfnapi.New(log.With("component", "sfnapi"), wf).Handler(),
+		sqsapi.TargetPrefix:    sqsapi.New(log, queues).Handler(),
+		sfnapi.TargetPrefix:    sfnapi.New(log.With("component", "sfnapi"), wf).Handler(),
+		eventsapi.TargetPrefix: events.Handler(),
 	}
 	mux.Handle("POST /{$}", awsRouter(log, awsJSON, snsAPI))
 	mux.Handle("GET /{$}", awsRouter(log, awsJSON, snsAPI)) // SNS SubscribeURL / UnsubscribeURL links
@@ -249,6 +265,7 @@ func Run(ctx context.Context, cfg *config.Server, stdout, stderr io.Writer) erro
 	run("workflow", wf.Run)
 	run("queues", queues.Run)
 	run("topics", topics.Run)
+	run("schedules", schedules.Run)
 	run("event sources", mappings.Run)
 	apiSrv.RegisterOnShutdown(queues.StopPolling)
 	serve := func(srv *http.Server, ln net.Listener) {

@@ -16,6 +16,7 @@ import (
 	"github.com/nimbus-dev/nimbus/internal/lambda"
 	"github.com/nimbus-dev/nimbus/internal/logs"
 	"github.com/nimbus-dev/nimbus/internal/registry"
+	"github.com/nimbus-dev/nimbus/internal/workflow/executions"
 )
 
 // logsHandler streams a function's log records as text:
@@ -144,4 +145,17 @@ func awsRouter(log *slog.Logger, byPrefix map[string]http.Handler, query http.Ha
 		}
 		jsonRouter.ServeHTTP(w, r)
 	})
+}
+
+// workflowStarter lets scheduled rules start state machine executions. The
+// execution name is the fire's stable id, so a re-fire after a crash finds
+// the execution it already started.
+type workflowStarter struct{ wf *executions.Service }
+
+func (s workflowStarter) StartExecution(ctx context.Context, arn, name, input string) error {
+	_, err := s.wf.Start(ctx, executions.StartInput{MachineARN: arn, Name: name, Input: &input})
+	if e, ok := lambda.AsError(err); ok && e.Code == executions.CodeExecutionAlreadyExists {
+		return nil // this fire already started it
+	}
+	return err
 }

@@ -43,6 +43,7 @@ commands:
   functions update-code NAME (--zip FILE | --dir DIR)
   functions delete NAME
   logs NAME [--follow] [--since 10m]
+  schedules list [--next N] [--json]
   deploy [--template template.yaml] [--stack-name NAME] [--parameter-overrides K=V …]
   validate [--template template.yaml] [--parameter-overrides K=V …] [--plan]
   delete [--stack-name NAME]
@@ -64,6 +65,8 @@ func Run(ctx context.Context, args []string, getenv config.Getenv, stdio IO) err
 		return functionsCmd(ctx, args[1:], getenv, stdio)
 	case "logs":
 		return logsCmd(ctx, args[1:], getenv, stdio)
+	case "schedules":
+		return schedulesCmd(ctx, args[1:], getenv, stdio)
 	case "deploy":
 		return deployCmd(ctx, args[1:], getenv, stdio)
 	case "validate":
