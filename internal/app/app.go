@@ -199,6 +199,7 @@ func Run(ctx context.Context, cfg *config.Server, stdout, stderr io.Writer) erro
 		return err
 	}
 	inv.SetSender("sns", topics) // destinations and dead-letter targets that are topics
+	wf.SetMessenger(messenger{queues, topics})
 	snsAPI := snsapi.New(log.With("component", "snsapi"), topics).Handler()
 	// Schedules: EventBridge rules with schedule expressions, fired through
 	// the async front door (and the workflow service for state machines).

@@ -12,6 +12,7 @@ import (
 	"github.com/nimbus-dev/nimbus/internal/awsapi"
 	"github.com/nimbus-dev/nimbus/internal/awsapi/snsapi"
 	"github.com/nimbus-dev/nimbus/internal/events/queue"
+	"github.com/nimbus-dev/nimbus/internal/events/topic"
 	"github.com/nimbus-dev/nimbus/internal/gateway"
 	"github.com/nimbus-dev/nimbus/internal/lambda"
 	"github.com/nimbus-dev/nimbus/internal/logs"
@@ -158,4 +159,23 @@ func (s workflowStarter) StartExecution(ctx context.Context, arn, name, input st
 		return nil // this fire already started it
 	}
 	return err
+}
+
+// messenger gives workflows the sqs:sendMessage and sns:publish integrations.
+type messenger struct {
+	q *queue.Service
+	t *topic.Service
+}
+
+func (m messenger) SendMessage(ctx context.Context, queueURL, body string) (string, string, error) {
+	name := queueURL[strings.LastIndexByte(queueURL, '/')+1:]
+	if !m.q.Exists(name) {
+		return "", "", &lambda.Error{Code: "QueueDoesNotExistException", Status: 400, Message: "The specified queue does not exist: " + queueURL}
+	}
+	res, err := m.q.Send(ctx, name, queue.SendInput{Body: body})
+	return res.MessageID, res.MD5OfBody, err
+}
+
+func (m messenger) Publish(ctx context.Context, topicARN, message string, subject *string) (string, error) {
+	return m.t.Publish(ctx, topic.PublishInput{TopicARN: topicARN, Message: message, Subject: subject})
 }

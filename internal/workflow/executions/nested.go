@@ -17,8 +17,9 @@ import (
 
 // nested runs the Task resources that are not Lambda's (lambdatask.Runner
 // hands them over): arn:aws:states:::states:startExecution with its .sync,
-// .sync:2 and .waitForTaskToken patterns. Other integrations fail the task
-// with States.TaskFailed saying they are not supported.
+// .sync:2 and .waitForTaskToken patterns, and sqs:sendMessage / sns:publish
+// (request-response and .waitForTaskToken) through the Messenger. Other
+// integrations fail the task with States.TaskFailed saying they are not supported.
 type nested struct{ s *Service }
 
 func (n nested) RunTask(ctx context.Context, req engine.TaskRequest) (json.RawMessage, error) {
@@ -26,8 +27,17 @@ func (n nested) RunTask(ctx context.Context, req engine.TaskRequest) (json.RawMe
 	if res.Kind == asl.ResourceService && res.Service == "states" && res.Action == "startExecution" {
 		return n.startExecution(ctx, req)
 	}
+	direct := res.Pattern == "" || res.Pattern == asl.PatternCallback
+	if res.Kind == asl.ResourceService && direct && n.s.messenger != nil {
+		switch {
+		case res.Service == "sqs" && res.Action == "sendMessage":
+			return n.sqsSendMessage(ctx, req)
+		case res.Service == "sns" && res.Action == "publish":
+			return n.snsPublish(ctx, req)
+		}
+	}
 	return nil, &engine.TaskError{Name: "States.TaskFailed",
-		Cause: "nimbus does not support the resource " + res.ARN + " yet (supported: Lambda functions, lambda:invoke, states:startExecution)."}
+		Cause: "nimbus does not support the resource " + res.ARN + " yet (supported: Lambda functions, lambda:invoke, states:startExecution, sqs:sendMessage, sns:publish)."}
 }
 
 func (n nested) startExecution(ctx context.Context, req engine.TaskRequest) (json.RawMessage, error) {

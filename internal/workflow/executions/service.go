@@ -69,6 +69,8 @@ type Service struct {
 	tasks engine.TaskRunner
 	clock engine.Clock
 
+	messenger Messenger // nil: the SQS and SNS integrations are off
+
 	machines *cache[machineRecord]
 	execs    *cache[execRecord] // summaries: Input and Output dropped
 	byMach   map[string]map[string]bool
