@@ -13,6 +13,7 @@ package e2e
 // starts, when the invocation was not a cold start). See docs/performance.md.
 //
 //	go test ./test/e2e/ -run '^$' -bench . -benchtime 2s
+//	NIMBUS_BENCH_MEMORY=1769 go test ./test/e2e/ -run '^$' -bench ColdStart
 
 import (
 	"bytes"
@@ -39,6 +40,15 @@ import (
 
 // benchPayload is the event of every benchmark invocation (and the echo body).
 var benchPayload = []byte(`{}`)
+
+// benchMemory is the functions' MemorySize: NIMBUS_BENCH_MEMORY, else the
+// default (128 MB). nimbus gives an environment a CPU share proportional to its
+// memory (1,769 MB = one full share), as Lambda does, which shows under contention.
+func benchMemory(in *awslambda.CreateFunctionInput) {
+	if mb, err := strconv.Atoi(os.Getenv("NIMBUS_BENCH_MEMORY")); err == nil {
+		in.MemorySize = aws.Int32(int32(mb))
+	}
+}
 
 // benchParallelism × GOMAXPROCS goroutines run the parallel benchmarks (8 on 2 cores).
 const benchParallelism = 4
@@ -186,7 +196,7 @@ func benchServer(b *testing.B, prefix string, rts []benchRuntime) *server {
 	c := benchClient()
 	for _, rt := range rts {
 		name := prefix + rt.name
-		createFunction(b, s.client(), name, rt.runtime, rt.handler, rt.zip())
+		createFunction(b, s.client(), name, rt.runtime, rt.handler, rt.zip(), benchMemory)
 		if _, _, err := post(c, invokeURL(s, name), benchPayload, nil); err != nil {
 			b.Fatal(err)
 		}
@@ -249,14 +259,17 @@ var initDurationRE = regexp.MustCompile(`Init Duration: ([0-9.]+) ms`)
 // variable, which retires the warm pool, and the old environment is waited out so
 // that its shutdown does not overlap the measurement. ns/op is the invoke alone,
 // as the client sees it; init-p50-ms is the server's own Init Duration (process
-// start until the runtime's first /next).
+// start until the runtime's first /next). The scale-up limit is lifted for it.
 func BenchmarkColdStart(b *testing.B) {
+	// Lambda's scale-up limit (1,000 new environments per function per 10 s)
+	// would throttle a long run with 429s: lift it, this measures the start path.
+	b.Setenv("NIMBUS_SCALE_UP_RATE", "1000000")
 	s := startServer(b, b.TempDir())
 	sdk := s.client()
 	ctx := context.Background()
 	for _, rt := range benchRuntimes {
 		name := "cold-" + rt.name
-		createFunction(b, sdk, name, rt.runtime, rt.handler, rt.zip())
+		createFunction(b, sdk, name, rt.runtime, rt.handler, rt.zip(), benchMemory)
 		b.Run(rt.name, func(b *testing.B) {
 			c := benchClient()
 			url := invokeURL(s, name)
