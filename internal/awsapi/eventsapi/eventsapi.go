@@ -24,6 +24,7 @@ package eventsapi
 import (
 	"encoding/json"
 	"errors"
+	"github.com/nimbus-dev/nimbus/internal/awsapi"
 	"io"
 	"log/slog"
 	"net/http"
@@ -99,7 +100,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, err)
 		return
 	}
-	b, err := marshal(out)
+	b, err := awsapi.MarshalJSON(out)
 	if err != nil {
 		a.writeError(w, err)
 		return
@@ -114,17 +115,6 @@ func (a *API) write(w http.ResponseWriter, status int, b []byte) {
 	h["X-Amzn-Requestid"] = []string{lambda.NewRequestID()}
 	w.WriteHeader(status)
 	w.Write(b)
-}
-
-// marshal encodes v without HTML escaping (inputs stay as sent).
-func marshal(v any) ([]byte, error) {
-	var sb strings.Builder
-	enc := json.NewEncoder(&sb)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return []byte(strings.TrimSuffix(sb.String(), "\n")), nil
 }
 
 // decode reads a request body; an empty body is an empty request.
@@ -160,7 +150,7 @@ func (a *API) writeError(w http.ResponseWriter, err error) {
 		a.log.Error("events: internal error", "err", err)
 		e = &lambda.Error{Code: codeInternal, Status: http.StatusInternalServerError, Message: "An internal error occurred; see the server log."}
 	}
-	b, _ := marshal(struct {
+	b, _ := awsapi.MarshalJSON(struct {
 		Type    string `json:"__type"`
 		Message string `json:"message"`
 	}{e.Code, e.Message})
@@ -181,7 +171,7 @@ func (a *API) SchedulesHandler() http.Handler {
 				return
 			}
 		}
-		b, err := marshal(struct {
+		b, err := awsapi.MarshalJSON(struct {
 			Schedules []schedule.Status `json:"schedules"`
 		}{a.s.Status(n)})
 		if err != nil {

@@ -19,6 +19,7 @@ package sqsapi
 import (
 	"encoding/json"
 	"errors"
+	"github.com/nimbus-dev/nimbus/internal/awsapi"
 	"io"
 	"log/slog"
 	"net/http"
@@ -108,28 +109,12 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, err)
 		return
 	}
-	b, err := marshal(out)
+	b, err := awsapi.MarshalJSON(out)
 	if err != nil {
 		a.writeError(w, err)
 		return
 	}
-	h := w.Header()
-	h["Content-Type"] = []string{"application/x-amz-json-1.0"}
-	h["Content-Length"] = []string{strconv.Itoa(len(b))}
-	h["X-Amzn-Requestid"] = []string{lambda.NewRequestID()}
-	w.WriteHeader(http.StatusOK)
-	w.Write(b)
-}
-
-// marshal encodes v without HTML escaping (bodies stay as sent).
-func marshal(v any) ([]byte, error) {
-	var sb strings.Builder
-	enc := json.NewEncoder(&sb)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return []byte(strings.TrimSuffix(sb.String(), "\n")), nil
+	awsapi.WriteJSONProtocol(w, "application/x-amz-json-1.0", b)
 }
 
 // decode reads a request body; an empty body is an empty request.
@@ -200,7 +185,7 @@ func (a *API) writeError(w http.ResponseWriter, err error) {
 	if e.Status >= 500 {
 		fault = "Receiver"
 	}
-	b, _ := marshal(struct {
+	b, _ := awsapi.MarshalJSON(struct {
 		Type    string `json:"__type"`
 		Message string `json:"message"`
 	}{wc.typ, e.Message})
