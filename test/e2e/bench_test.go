@@ -12,7 +12,7 @@ package e2e
 // numbers: they fail only when an invocation does not succeed (or, for cold
 // starts, when the invocation was not a cold start). See docs/performance.md.
 //
-//	go test ./test/e2e/ -run '^$' -bench . -benchtime 2s
+//	go test ./test/e2e/ -run '^$' -bench 'LoopbackEcho|WarmInvoke|ColdStart' -benchtime 2s
 //	NIMBUS_BENCH_MEMORY=1769 go test ./test/e2e/ -run '^$' -bench ColdStart
 
 import (
