@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -37,6 +38,12 @@ type cgroup struct {
 	mem  string     // the dir with the memory controller
 	join []*os.File // v1: the tasks files of g's dirs
 	dir  *os.File   // v2: g's dir, for CLONE_INTO_CGROUP
+
+	// peakMu guards peakFile, the peak-memory file kept open so that reading
+	// it for each invocation's REPORT line is one pread, not open+read+close.
+	peakMu   sync.Mutex
+	peakFile *os.File
+	peakBuf  [32]byte
 }
 
 const cgroup2Magic = 0x63677270
@@ -253,17 +260,32 @@ func (g *cgroup) peak() int64 {
 	if g.mem == "" {
 		return 0
 	}
-	file := "memory.max_usage_in_bytes"
-	if g.cgs.v2 {
-		file = "memory.peak"
+	g.peakMu.Lock()
+	defer g.peakMu.Unlock()
+	if g.peakFile == nil {
+		file := "memory.max_usage_in_bytes"
+		if g.cgs.v2 {
+			file = "memory.peak"
+		}
+		f, err := os.Open(filepath.Join(g.mem, file))
+		if err != nil {
+			return 0
+		}
+		g.peakFile = f
 	}
-	b, _ := os.ReadFile(filepath.Join(g.mem, file))
-	n, _ := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-	return n
+	n, _ := g.peakFile.ReadAt(g.peakBuf[:], 0) // cgroup files are regenerated on every read at offset 0
+	v, _ := strconv.ParseInt(strings.TrimSpace(string(g.peakBuf[:n])), 10, 64)
+	return v
 }
 
 // destroy kills whatever is left in g and removes it.
 func (g *cgroup) destroy() {
+	g.peakMu.Lock()
+	if g.peakFile != nil {
+		g.peakFile.Close()
+		g.peakFile = nil
+	}
+	g.peakMu.Unlock()
 	g.started()
 	removeCgroup(g.dirs, g.cgs != nil && g.cgs.v2)
 }
