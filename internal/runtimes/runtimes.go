@@ -197,7 +197,7 @@ func (c *Catalogue) Command(runtime, taskRoot, runtimeDir string) (Command, erro
 	if m.family == "node" {
 		cmd.Args = []string{filepath.Join(runtimeDir, "bootstrap.mjs")}
 	} else {
-		cmd.Args = []string{"-u", filepath.Join(runtimeDir, "bootstrap.py")}
+		cmd.Args = []string{"-S", "-u", filepath.Join(runtimeDir, "bootstrap.py")}
 	}
 	return cmd, nil
 }

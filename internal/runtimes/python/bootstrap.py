@@ -6,7 +6,7 @@ interface client (awslambdaric): handler loading and init errors, the
 LambdaContext object, error payloads, stdout error records and the root
 logging handler.
 
-nimbus runs it as ``python3.X -u bootstrap.py`` with the working directory set
+nimbus runs it as ``python3.X -S -u bootstrap.py`` with the working directory set
 to the function's code directory and with the usual Lambda environment
 (AWS_LAMBDA_RUNTIME_API, _HANDLER, LAMBDA_TASK_ROOT, AWS_LAMBDA_FUNCTION_*,
 AWS_LAMBDA_LOG_*, AWS_REGION, ...).
@@ -681,6 +681,15 @@ def _setup_sys_path(task_root):
         del sys.path[0]
     if task_root:
         sys.path.insert(0, task_root)
+    # The interpreter runs with -S: the site module's start-up work (.pth files,
+    # which on many hosts import packages such as certifi on every start) is
+    # skipped, as it is in Lambda's images. The interpreter's site-packages
+    # directories stay importable, after the function's own code.
+    import site
+
+    for d in site.getsitepackages():
+        if d not in sys.path and os.path.isdir(d):
+            sys.path.append(d)
 
 
 # --------------------------------------------------------------------------
