@@ -155,7 +155,8 @@ func (l *Launcher) detect() {
 		if l.cg, err = newCgroups(l.cfg.StateDir, l.cfg.PidsMax); err != nil {
 			cgWhy = err.Error()
 		}
-		if l.sp, err = startSpawners(max(2, runtime.GOMAXPROCS(0))); err != nil {
+		denyClone3 := l.cg == nil || !l.cg.v2 // v2 placement forks with clone3
+		if l.sp, err = startSpawners(max(2, runtime.GOMAXPROCS(0)), true, denyClone3); err != nil {
 			rootWhy = err.Error()
 			cgWhy = "needs the spawner threads: " + err.Error()
 			l.cg, l.sp = nil, nil
@@ -196,7 +197,15 @@ func (l *Launcher) detect() {
 	}
 	l.layers = append(l.layers,
 		"network namespace: off (functions use the host's network: the Runtime API and nimbus's API are on loopback)",
-		"seccomp/landlock: off (not implemented)")
+		"landlock: off (the private root already limits what the file system shows)")
+	switch {
+	case l.sp == nil:
+		l.layers = append(l.layers, "seccomp: "+off("needs the spawner threads: "+rootWhy))
+	case l.sp.seccompErr != nil:
+		l.layers = append(l.layers, "seccomp: "+off(l.sp.seccompErr.Error()))
+	default:
+		l.layers = append(l.layers, seccompDescription(l.cg == nil || !l.cg.v2))
+	}
 }
 
 // Layers describes the isolation in force, one line per layer, for the server's start-up report.

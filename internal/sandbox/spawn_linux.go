@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -24,9 +25,12 @@ import (
 // every child it starts, so it lives as long as the launcher: the children's
 // parent-death signal fires when it exits (Launcher.Close) or when the server dies.
 type spawners struct {
-	reqs  chan *spawnReq
-	wg    sync.WaitGroup
-	close func() // stops the spawners (once); children still running get their parent-death signal
+	reqs chan *spawnReq
+	// seccompErr is why a spawner thread could not install the seccomp
+	// filter (nil: every thread has it, and so has every child).
+	seccompErr error
+	wg         sync.WaitGroup
+	close      func() // stops the spawners (once); children still running get their parent-death signal
 }
 
 type spawnReq struct {
@@ -40,15 +44,22 @@ type spawnReq struct {
 	thread func() error // run on the thread instead of starting cmd
 }
 
-// startSpawners starts n spawners and checks that they work.
-func startSpawners(n int) (*spawners, error) {
+// startSpawners starts n spawners, each with the seccomp filter when
+// seccomp is set (see installSeccomp), and checks that they work.
+func startSpawners(n int, seccomp, denyClone3 bool) (*spawners, error) {
 	s := &spawners{reqs: make(chan *spawnReq)}
 	s.close = sync.OnceFunc(func() {
 		close(s.reqs)
 		s.wg.Wait()
 	})
+	installed := make(chan error, n)
 	for range n {
-		s.wg.Go(s.run)
+		s.wg.Go(func() { s.run(seccomp, denyClone3, installed) })
+	}
+	for range n {
+		if err := <-installed; err != nil && s.seccompErr == nil {
+			s.seccompErr = err
+		}
 	}
 	if err := s.do(func() error { return nil }); err != nil {
 		s.close()
@@ -57,12 +68,17 @@ func startSpawners(n int) (*spawners, error) {
 	return s, nil
 }
 
-func (s *spawners) run() {
+func (s *spawners) run(seccomp, denyClone3 bool, installed chan<- error) {
 	// Never unlocked: when this goroutine returns, the thread exits with it.
 	runtime.LockOSThread()
 	unshareErr := syscall.Unshare(syscall.CLONE_FS)
 	if unshareErr != nil {
 		unshareErr = &os.SyscallError{Syscall: "unshare(CLONE_FS)", Err: unshareErr}
+	}
+	if seccomp {
+		installed <- installSeccomp(denyClone3)
+	} else {
+		installed <- errSeccompOff
 	}
 	var broken error // the thread could not return to the host namespace
 	for req := range s.reqs {
@@ -164,3 +180,5 @@ func goHome(req *spawnReq, broken *error) {
 		}
 	}
 }
+
+var errSeccompOff = errors.New("disabled")

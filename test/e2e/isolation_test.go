@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -105,6 +107,22 @@ func TestIsolation(t *testing.T) {
 	t.Run("it runs unprivileged", func(t *testing.T) {
 		if id, _, _ := invokeJSON(t, c, "iso", map[string]any{"action": "whoami"}); id["uid"] == 0.0 || id["gid"] == 0.0 {
 			t.Errorf("whoami = %v", id)
+		}
+	})
+	t.Run("seccomp denies kernel interfaces it never needs", func(t *testing.T) {
+		if !strings.Contains(s.stderr.String(), "sandbox: seccomp: on") {
+			t.Skip("the server reports seccomp off on this host")
+		}
+		got, _, _ := invokeJSON(t, c, "iso", map[string]any{"action": "syscalls"})
+		want := map[string]any{
+			"unshare(CLONE_NEWUSER)": syscall.EPERM.Error(),
+			"io_uring_setup":         syscall.ENOSYS.Error(),
+			"bpf":                    syscall.EPERM.Error(),
+			"keyctl":                 syscall.EPERM.Error(),
+			"getpid":                 "allowed",
+		}
+		if !maps.Equal(got, want) {
+			t.Errorf("syscalls = %v, want %v", got, want)
 		}
 	})
 	t.Run("its code is read-only at /var/task", func(t *testing.T) {
