@@ -28,6 +28,7 @@ import (
 	"github.com/nimbus-dev/nimbus/internal/awsapi"
 	"github.com/nimbus-dev/nimbus/internal/awsapi/eventsapi"
 	"github.com/nimbus-dev/nimbus/internal/awsapi/lambdaapi"
+	"github.com/nimbus-dev/nimbus/internal/awsapi/secretsapi"
 	"github.com/nimbus-dev/nimbus/internal/awsapi/sfnapi"
 	"github.com/nimbus-dev/nimbus/internal/awsapi/sigv4"
 	"github.com/nimbus-dev/nimbus/internal/awsapi/snsapi"
@@ -73,6 +74,10 @@ func Run(ctx context.Context, cfg *config.Server, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer bb.Close()
+	secretStore, err := openSecrets(ctx, cfg, bb, log, stderr)
+	if err != nil {
+		return err
+	}
 
 	kv, err := bb.KeyValue(ctx, registry.Bucket)
 	if err != nil {
@@ -136,7 +141,7 @@ func Run(ctx context.Context, cfg *config.Server, stdout, stderr io.Writer) erro
 		policy = keepalive.NewAdaptive(keepalive.AdaptiveConfig{KeepAlive: cfg.KeepAlive})
 	}
 	sch := sched.New(sched.Config{KeepAlive: cfg.KeepAlive, Policy: policy, APIURL: apiURL, AccessKeyID: keyID, SecretAccessKey: secret,
-		ScaleUpRate: cfg.ScaleUpRate}, log, launcher, rt, code, logStore)
+		ScaleUpRate: cfg.ScaleUpRate, Secrets: secretStore.Resolve}, log, launcher, rt, code, logStore)
 	lim := concurrency.New(cfg.AccountConcurrency)
 	met := metrics.New(metrics.Sources{
 		Concurrency: lim.Snapshot,
@@ -168,6 +173,7 @@ func Run(ctx context.Context, cfg *config.Server, stdout, stderr io.Writer) erro
 	lapi := lambdaapi.New(log, reg, code, rt, inv, sch, lim, lambdaapi.Limits{UnreservedMin: cfg.UnreservedMin})
 	lapi.Register(mux)
 	mux.Handle("GET /nimbus/v1/functions/{name}/logs", logsHandler(log, reg, logStore))
+	registerDebug(mux, log, reg, rt, launcher, sch, runtimeDir) // PUT/GET/DELETE /nimbus/v1/functions/{name}/debug
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
@@ -219,11 +225,13 @@ func Run(ctx context.Context, cfg *config.Server, stdout, stderr io.Writer) erro
 		sfnapi.TargetPrefix:    sfnapi.New(log.With("component", "sfnapi"), wf).Handler(),
 		eventsapi.TargetPrefix: events.Handler(),
 	}
+	awsJSON[secretsapi.TargetPrefix] = secretsapi.New(log.With("component", "secretsapi"), secretStore)
 	mux.Handle("POST /{$}", awsRouter(log, awsJSON, snsAPI))
 	mux.Handle("GET /{$}", awsRouter(log, awsJSON, snsAPI)) // SNS SubscribeURL / UnsubscribeURL links
 	mux.Handle("POST /{account}/{queue}", awsJSONRouter(log, awsJSON))
 
 	gw := gateway.New(gateway.Config{}, inv, log.With("component", "gateway"))
+	wireGateway(gw, reg, verifier, queues, topics, wf) // service integrations, function URLs
 	gwKV, err := bb.KeyValue(ctx, gateway.StoreBucket)
 	if err != nil {
 		return err
@@ -237,8 +245,13 @@ func Run(ctx context.Context, cfg *config.Server, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	registerStacks(mux, log, stacksKV)
+	registerStacks(mux, log, stacksKV, secretStore.Key())
+	shifter, err := startDeployments(ctx, mux, log, bb, reg, inv)
+	if err != nil {
+		return err
+	}
 	registerInfo(mux, apiURL, "http://"+gwLn.Addr().String())
+	lapi.SetGatewayAddr(gwLn.Addr().String()) // function URLs name the gateway's port
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 		met.WriteTo(w)
@@ -268,6 +281,7 @@ func Run(ctx context.Context, cfg *config.Server, stdout, stderr io.Writer) erro
 	run("topics", topics.Run)
 	run("schedules", schedules.Run)
 	run("event sources", mappings.Run)
+	run("deployments", shifter.Run)
 	apiSrv.RegisterOnShutdown(queues.StopPolling)
 	serve := func(srv *http.Server, ln net.Listener) {
 		wg.Go(func() {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/nimbus-dev/nimbus/internal/awsapi"
 	"github.com/nimbus-dev/nimbus/internal/lambda"
+	"github.com/nimbus-dev/nimbus/internal/secrets"
 	"github.com/nimbus-dev/nimbus/internal/template"
 )
 
@@ -57,8 +58,11 @@ type stackSummary struct {
 // honours If-None-Match: * (create only), answering 412
 // PreconditionFailedException when another deploy wrote the stack in
 // between. Without them the write is unconditional.
-func registerStacks(mux *http.ServeMux, log *slog.Logger, kv jetstream.KeyValue) {
-	s := &stackStore{kv: kv}
+//
+// Records are stored sealed with the secrets key (see sealStack): a plan
+// holds resolved parameter values, NoEcho ones included.
+func registerStacks(mux *http.ServeMux, log *slog.Logger, kv jetstream.KeyValue, key *secrets.Key) {
+	s := &stackStore{kv: kv, key: key}
 	mux.HandleFunc("GET /nimbus/v1/stacks", func(w http.ResponseWriter, r *http.Request) {
 		list, err := s.list(r.Context())
 		if err != nil {
@@ -78,7 +82,12 @@ func registerStacks(mux *http.ServeMux, log *slog.Logger, kv jetstream.KeyValue)
 			awsapi.WriteError(w, log, err)
 			return
 		}
-		writeStack(w, http.StatusOK, e.Value(), e.Revision())
+		value, err := openStack(s.key, name, e.Value())
+		if err != nil {
+			awsapi.WriteError(w, log, err)
+			return
+		}
+		writeStack(w, http.StatusOK, value, e.Revision())
 	})
 	mux.HandleFunc("PUT /nimbus/v1/stacks/{name}", func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("name")
@@ -173,7 +182,8 @@ func writeStack(w http.ResponseWriter, status int, value []byte, rev uint64) {
 // stackStore is the KV bucket behind the handlers. It keeps no state of its
 // own; the bucket's revisions give the conditional writes.
 type stackStore struct {
-	kv jetstream.KeyValue
+	kv  jetstream.KeyValue
+	key *secrets.Key
 }
 
 func (s *stackStore) get(ctx context.Context, name string) (jetstream.KeyValueEntry, error) {
@@ -188,10 +198,11 @@ func (s *stackStore) get(ctx context.Context, name string) (jetstream.KeyValueEn
 }
 
 func (s *stackStore) put(ctx context.Context, name string, value []byte, ifMatch, ifNoneMatch string) (uint64, error) {
-	var (
-		rev uint64
-		err error
-	)
+	value, err := sealStack(s.key, name, value)
+	if err != nil {
+		return 0, err
+	}
+	var rev uint64
 	switch {
 	case ifNoneMatch == "*":
 		rev, err = s.kv.Create(ctx, name, value)
@@ -267,7 +278,11 @@ func (s *stackStore) list(ctx context.Context) ([]stackSummary, error) {
 			} `json:"plan"`
 			DeployedAt time.Time `json:"deployedAt"`
 		}
-		if err := json.Unmarshal(e.Value(), &rec); err != nil {
+		value, err := openStack(s.key, name, e.Value())
+		if err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal(value, &rec); err != nil {
 			return nil, fmt.Errorf("stacks: decode %s: %w", name, err)
 		}
 		out = append(out, stackSummary{Name: name, Description: rec.Plan.Description, Resources: len(rec.Plan.Resources), DeployedAt: rec.DeployedAt})

@@ -6,10 +6,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/nimbus-dev/nimbus/internal/backbone"
+	"github.com/nimbus-dev/nimbus/internal/secrets"
 )
 
 // TestStacks drives the stack store's handlers over a real JetStream bucket.
@@ -25,7 +27,11 @@ func TestStacks(t *testing.T) {
 	}
 	mux := http.NewServeMux()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	registerStacks(mux, log, kv)
+	key, err := secrets.LoadKey(secrets.KeySource{File: filepath.Join(t.TempDir(), "k")}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	registerStacks(mux, log, kv, key)
 	registerInfo(mux, "http://127.0.0.1:1", "http://127.0.0.1:2")
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)

@@ -45,9 +45,12 @@ commands:
   logs NAME [--follow] [--since 10m]
   schedules list [--next N] [--json]
   deploy [--template template.yaml] [--stack-name NAME] [--parameter-overrides K=V …]
+  dev [DIR] [--parameter-overrides K=V …] [--debug FUNCTION]   deploy, redeploy on save, stream logs
   validate [--template template.yaml] [--parameter-overrides K=V …] [--plan]
   delete [--stack-name NAME]
   stacks list | stacks get NAME
+  deployments list | deployments get FUNCTION ALIAS   traffic shifts (DeploymentPreference)
+  secrets set NAME [VALUE|--from-file F|-] | secrets list | secrets delete NAME
 
 client commands talk to --endpoint-url (NIMBUS_ENDPOINT, default http://127.0.0.1:8900)
 `
@@ -69,12 +72,18 @@ func Run(ctx context.Context, args []string, getenv config.Getenv, stdio IO) err
 		return schedulesCmd(ctx, args[1:], getenv, stdio)
 	case "deploy":
 		return deployCmd(ctx, args[1:], getenv, stdio)
+	case "dev":
+		return devCmd(ctx, args[1:], getenv, stdio)
 	case "validate":
 		return validateCmd(ctx, args[1:], getenv, stdio)
 	case "delete":
 		return deleteCmd(ctx, args[1:], getenv, stdio)
 	case "stacks":
 		return stacksCmd(ctx, args[1:], getenv, stdio)
+	case "deployments":
+		return deploymentsCmd(ctx, args[1:], getenv, stdio)
+	case "secrets":
+		return secretsCmd(ctx, args[1:], getenv, stdio)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdio.Stdout, Usage)
 		return nil

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -32,6 +33,12 @@ type Server struct {
 	// ScaleUpRate is how many new environments a function may start per 10 s.
 	ScaleUpRate int
 	LogLevel    string
+	// SecretsKeyFile holds the 32-byte key that seals secrets and stack
+	// records; empty means <DataDir>/secrets.key (generated on first run).
+	SecretsKeyFile string
+	// SecretsKey is the key as base64 (NIMBUS_SECRETS_KEY only, never a flag,
+	// so it stays out of process listings); when set, no key file is used.
+	SecretsKey string
 }
 
 // Client configures the client subcommands.
@@ -61,12 +68,17 @@ func ParseServer(name string, args []string, getenv Getenv, stderr io.Writer) (*
 	fs.IntVar(&c.AccountConcurrency, "account-concurrency", envInt(getenv, "NIMBUS_ACCOUNT_CONCURRENCY", 1000), "account concurrency limit (NIMBUS_ACCOUNT_CONCURRENCY)")
 	fs.IntVar(&c.UnreservedMin, "unreserved-min", envInt(getenv, "NIMBUS_UNRESERVED_MIN", 100), "concurrency that reservations must leave unreserved (NIMBUS_UNRESERVED_MIN)")
 	fs.IntVar(&c.ScaleUpRate, "scale-up-rate", envInt(getenv, "NIMBUS_SCALE_UP_RATE", 1000), "new execution environments per function per 10 s (NIMBUS_SCALE_UP_RATE)")
+	fs.StringVar(&c.SecretsKeyFile, "secrets-key-file", getenv("NIMBUS_SECRETS_KEY_FILE"), "file holding the 32-byte key that encrypts secrets and stack records; default <data-dir>/secrets.key, generated on first run (NIMBUS_SECRETS_KEY_FILE; NIMBUS_SECRETS_KEY=<base64> gives the key itself)")
+	c.SecretsKey = getenv("NIMBUS_SECRETS_KEY")
 	fs.StringVar(&c.LogLevel, "log-level", env(getenv, "NIMBUS_LOG_LEVEL", "info"), "server log level: debug, info, warn, error (NIMBUS_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if c.SecretsKeyFile == "" {
+		c.SecretsKeyFile = filepath.Join(c.DataDir, "secrets.key")
 	}
 	var err error
 	if c.RuntimeMap, err = pairs(runtimeMap, "="); err != nil {

@@ -25,6 +25,7 @@ type applier struct {
 	// removes what a resource no longer has (an alias it dropped) once
 	// nothing new points at it.
 	cleanup []func(context.Context) error
+	shifts  []Shift // traffic shifts started (shift.go)
 }
 
 // run applies changes: creates and updates in next's order, cleanups,

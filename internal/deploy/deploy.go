@@ -175,7 +175,10 @@ type Result struct {
 	// Warnings are the deploy's own (the plan's are in Plan.Warnings):
 	// resources not deployed, features not honoured.
 	Warnings []string
-	Elapsed  time.Duration
+	// Shifts are the traffic shifts started on the server (aliases with a
+	// DeploymentPreference); they go on after the deploy returns.
+	Shifts  []Shift
+	Elapsed time.Duration
 }
 
 // Deploy applies plan to the server and stores it as the stack's plan. plan
@@ -235,6 +238,7 @@ func (d *Deployer) Deploy(ctx context.Context, plan *template.Plan, opts Options
 	}
 	res.Gateway = info.gatewayURL(d.cfg.Endpoint)
 	res.Endpoints = endpoints(applied, res.Gateway)
+	res.Shifts = a.shifts
 	res.Elapsed = time.Since(start)
 	return res, nil
 }

@@ -50,8 +50,12 @@ func (a *applier) applyFunction(ctx context.Context, old, f *template.Function) 
 	qualifier := latest
 	if f.Alias != nil {
 		qualifier = f.Alias.Name
-		if err := d.publishAlias(ctx, f); err != nil {
+		shift, err := d.publishAlias(ctx, f)
+		if err != nil {
 			return err
+		}
+		if shift != nil && shift.Status != "Succeeded" {
+			a.shifts = append(a.shifts, *shift)
 		}
 	}
 	if f.EventInvokeConfig != nil {
@@ -271,30 +275,39 @@ func (d *Deployer) reservedConcurrency(ctx context.Context, f *template.Function
 
 // publishAlias publishes a version of the function as it now is (Lambda
 // returns the last version when nothing changed since) and points the alias
-// at it, all of its traffic, then sets the alias's provisioned concurrency.
-func (d *Deployer) publishAlias(ctx context.Context, f *template.Function) error {
+// at it, all of its traffic — or, when the alias exists and the function has
+// a DeploymentPreference, starts a traffic shift on the server and returns
+// it — then sets the alias's provisioned concurrency.
+func (d *Deployer) publishAlias(ctx context.Context, f *template.Function) (shift *Shift, err error) {
 	name, alias := aws.String(f.Name), aws.String(f.Alias.Name)
 	v, err := d.lambda.PublishVersion(ctx, &awslambda.PublishVersionInput{FunctionName: name, CodeSha256: aws.String(f.CodeSHA256)})
 	if err != nil {
-		return fmt.Errorf("publishing a version: %w", describe(err))
+		return nil, fmt.Errorf("publishing a version: %w", describe(err))
 	}
 	version := aws.ToString(v.Version)
 	cur, err := d.lambda.GetAlias(ctx, &awslambda.GetAliasInput{FunctionName: name, Name: alias})
 	switch {
 	case isNotFound(err):
 		if _, err := d.lambda.CreateAlias(ctx, &awslambda.CreateAliasInput{FunctionName: name, Name: alias, FunctionVersion: aws.String(version)}); err != nil {
-			return fmt.Errorf("creating alias %s: %w", f.Alias.Name, describe(err))
+			return nil, fmt.Errorf("creating alias %s: %w", f.Alias.Name, describe(err))
 		}
 	case err != nil:
-		return fmt.Errorf("reading alias %s: %w", f.Alias.Name, describe(err))
+		return nil, fmt.Errorf("reading alias %s: %w", f.Alias.Name, describe(err))
+	case f.Alias.DeploymentPreference != nil && aws.ToString(cur.FunctionVersion) != version:
+		// The server's shifter moves the alias (see package shift).
+		s, err := d.startShift(ctx, f, aws.ToString(cur.FunctionVersion), version)
+		if err != nil {
+			return nil, err
+		}
+		shift = s
 	case aws.ToString(cur.FunctionVersion) != version || cur.RoutingConfig != nil && len(cur.RoutingConfig.AdditionalVersionWeights) > 0:
 		_, err := d.lambda.UpdateAlias(ctx, &awslambda.UpdateAliasInput{FunctionName: name, Name: alias, FunctionVersion: aws.String(version),
 			RoutingConfig: &types.AliasRoutingConfiguration{AdditionalVersionWeights: map[string]float64{}}})
 		if err != nil {
-			return fmt.Errorf("pointing alias %s at version %s: %w", f.Alias.Name, version, describe(err))
+			return nil, fmt.Errorf("pointing alias %s at version %s: %w", f.Alias.Name, version, describe(err))
 		}
 	}
-	return d.provisionedConcurrency(ctx, f)
+	return shift, d.provisionedConcurrency(ctx, f)
 }
 
 func (d *Deployer) provisionedConcurrency(ctx context.Context, f *template.Function) error {

@@ -96,6 +96,10 @@ func (r *Result) WriteSummary(w io.Writer) {
 			}
 		}
 	}
+	for _, sh := range r.Shifts {
+		fmt.Fprintf(w, "\nTraffic shift %s started: %s:%s moves from version %s to %s (%s); the server shifts and rolls back on errors.\n  watch it: nimbus deployments get %s %s\n",
+			sh.ID, sh.Function, sh.Alias, sh.From, sh.To, sh.Type, sh.Function, sh.Alias)
+	}
 	if len(r.Plan.Resources) > 0 {
 		fmt.Fprintln(w, "\nResources:")
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)

@@ -120,9 +120,6 @@ func filter(plan *template.Plan, have map[service]bool) (*template.Plan, []strin
 			}
 			warnings = append(warnings, fmt.Sprintf("Resources.%s refers to %s, which is not deployed (not supported by this server yet)", r.LogicalID, strings.Join(missing, ", ")))
 		}
-		if f := r.Function; f != nil && f.Alias != nil && f.Alias.DeploymentPreference != nil && f.Alias.DeploymentPreference.Kind != template.ShiftAllAtOnce {
-			warnings = append(warnings, fmt.Sprintf("Resources.%s.DeploymentPreference: gradual traffic shifting (%s) is not supported yet; alias %s moves to each new version at once", r.LogicalID, f.Alias.DeploymentPreference.Type, f.Alias.Name))
-		}
 		out.Resources = append(out.Resources, *r)
 	}
 	// Keep only dependencies on what is deployed.

@@ -9,23 +9,62 @@ import (
 	"time"
 )
 
-// Authorizer is an HTTP API JWT authorizer: a route that names it is served
-// only to requests carrying a valid token (see the package comment).
+// Authorizer is an HTTP API authorizer: a route that names it is served only
+// to requests it admits. Type JWT checks a token (see the package comment);
+// type REQUEST invokes a Lambda authorizer (lambdaauth.go).
 type Authorizer struct {
-	// Type is "JWT" (Lambda authorizers are a later kind).
+	// Type is "JWT" or "REQUEST".
 	Type string `json:"type"`
-	// IdentitySource says where the token is: "$request.header.NAME" or
-	// "$request.querystring.NAME"; empty means $request.header.Authorization.
-	// A "Bearer " prefix is removed.
+	// IdentitySource says where the credentials are. JWT: one of
+	// "$request.header.NAME" or "$request.querystring.NAME"; empty means
+	// $request.header.Authorization; a "Bearer " prefix is removed. REQUEST:
+	// a comma-separated list (JSON may also give an array) of those and
+	// $context.NAME and $stageVariables.NAME; a request missing any of them
+	// is refused with 401 without invoking.
 	IdentitySource string `json:"identitySource,omitempty"`
-	// Issuer must equal the token's iss.
-	Issuer string `json:"issuer"`
-	// Audience lists accepted aud (or client_id) values; at least one.
-	Audience []string `json:"audience"`
+	// Issuer must equal the token's iss (JWT).
+	Issuer string `json:"issuer,omitempty"`
+	// Audience lists accepted aud (or client_id) values; at least one (JWT).
+	Audience []string `json:"audience,omitempty"`
 	// JWKS is the JSON Web Key Set document ({"keys":[…]}) whose RSA or EC
-	// keys sign the tokens, given inline. (Fetching it from the issuer's
-	// jwks_uri is a later addition.)
-	JWKS string `json:"jwks"`
+	// keys sign the tokens, given inline. Without it the set is fetched from
+	// JWKSURI, or else from the jwks_uri of the issuer's
+	// /.well-known/openid-configuration (jwks.go).
+	JWKS    string `json:"jwks,omitempty"`
+	JWKSURI string `json:"jwksUri,omitempty"`
+
+	// Function is the Lambda authorizer (REQUEST): a name, name:qualifier or ARN.
+	Function string `json:"function,omitempty"`
+	// PayloadFormat of the authorizer event: "2.0" (the default) or "1.0".
+	PayloadFormat string `json:"payloadFormat,omitempty"`
+	// EnableSimpleResponses (2.0 only): the function answers
+	// {"isAuthorized":bool,"context":{…}} instead of an IAM policy.
+	EnableSimpleResponses bool `json:"enableSimpleResponses,omitempty"`
+	// ResultTTLSeconds caches answers by identity source values (0–3600; 0
+	// means no cache).
+	ResultTTLSeconds int `json:"resultTtlSeconds,omitempty"`
+}
+
+// UnmarshalJSON accepts identitySource as a string or an array of strings.
+func (a *Authorizer) UnmarshalJSON(b []byte) error {
+	type plain Authorizer
+	var aux struct {
+		plain
+		IdentitySource json.RawMessage `json:"identitySource,omitempty"`
+	}
+	if err := json.Unmarshal(b, &aux); err != nil {
+		return err
+	}
+	*a = Authorizer(aux.plain)
+	if len(aux.IdentitySource) == 0 || string(aux.IdentitySource) == "null" {
+		return nil
+	}
+	var list []string
+	if err := json.Unmarshal(aux.IdentitySource, &list); err == nil {
+		a.IdentitySource = strings.Join(list, ",")
+		return nil
+	}
+	return json.Unmarshal(aux.IdentitySource, &a.IdentitySource)
 }
 
 // jwtAuthorizer is a compiled Authorizer. It remembers tokens whose
@@ -37,7 +76,8 @@ type jwtAuthorizer struct {
 	query    string
 	issuer   string
 	audience []string
-	keys     []jwk
+	keys     []jwk       // inline keys
+	remote   *jwksSource // keys from a URL, when not inline
 
 	mu       sync.Mutex
 	verified map[string]*verifiedToken // guarded by mu; at most maxVerified
@@ -59,7 +99,7 @@ func (z *jwtAuthorizer) verify(tok string) (*verifiedToken, error) {
 	if v != nil {
 		return v, nil
 	}
-	claims, err := verifyJWT(tok, z.keys)
+	claims, err := z.verifySignature(tok)
 	if err != nil {
 		return nil, err
 	}
@@ -85,13 +125,16 @@ func parseIdentitySource(s string) (header, query string, ok bool) {
 	return "", "", false
 }
 
-func compileAuthorizer(a Authorizer) (*jwtAuthorizer, error) {
-	keys, err := parseJWKS(a.JWKS)
-	if err != nil {
-		return nil, err
+func compileAuthorizer(a Authorizer, remote *jwksSource) (*jwtAuthorizer, error) {
+	var keys []jwk
+	if remote == nil {
+		var err error
+		if keys, err = parseJWKS(a.JWKS); err != nil {
+			return nil, err
+		}
 	}
 	h, q, _ := parseIdentitySource(a.IdentitySource)
-	return &jwtAuthorizer{header: h, query: q, issuer: a.Issuer, audience: a.Audience, keys: keys,
+	return &jwtAuthorizer{header: h, query: q, issuer: a.Issuer, audience: a.Audience, keys: keys, remote: remote,
 		verified: map[string]*verifiedToken{}}, nil
 }
 

@@ -220,7 +220,13 @@ func TestAuthorizerValidation(t *testing.T) {
 		{"unknown", API{ID: "a", Routes: []Route{route("z")}}, "no authorizer named"},
 		{"scopes alone", API{ID: "a", Routes: []Route{route("", "s")}}, "scopes need an authorizer"},
 		{"rest", API{ID: "a", Protocol: REST, Stage: "p", Authorizers: map[string]Authorizer{"z": good}}, "for HTTP APIs"},
-		{"type", API{ID: "a", Authorizers: map[string]Authorizer{"z": {Type: "REQUEST", Issuer: "i", Audience: []string{"a"}, JWKS: k.jwks}}}, "type must be JWT"},
+		{"type", API{ID: "a", Authorizers: map[string]Authorizer{"z": {Type: "TOKEN", Issuer: "i", Audience: []string{"a"}, JWKS: k.jwks}}}, "type must be JWT or REQUEST"},
+		{"no keys", API{ID: "a", Authorizers: map[string]Authorizer{"z": {Type: "JWT", Issuer: "i", Audience: []string{"a"}}}}, "issuer must be an http(s) URL"},
+		{"jwks uri", API{ID: "a", Authorizers: map[string]Authorizer{"z": {Type: "JWT", Issuer: "i", Audience: []string{"a"}, JWKSURI: "ftp://x"}}}, "jwksUri must be"},
+		{"lambda no function", API{ID: "a", Authorizers: map[string]Authorizer{"z": {Type: "REQUEST"}}}, "needs a function"},
+		{"lambda simple 1.0", API{ID: "a", Authorizers: map[string]Authorizer{"z": {Type: "REQUEST", Function: "f", PayloadFormat: "1.0", EnableSimpleResponses: true}}}, "simple responses need payload format 2.0"},
+		{"lambda ttl", API{ID: "a", Authorizers: map[string]Authorizer{"z": {Type: "REQUEST", Function: "f", ResultTTLSeconds: 300}}}, "needs an identity source"},
+		{"lambda source", API{ID: "a", Authorizers: map[string]Authorizer{"z": {Type: "REQUEST", Function: "f", IdentitySource: "$request.header.A,$request.body"}}}, "identity source \"$request.body\""},
 		{"issuer", API{ID: "a", Authorizers: map[string]Authorizer{"z": {Type: "JWT", Audience: []string{"a"}, JWKS: k.jwks}}}, "issuer"},
 		{"audience", API{ID: "a", Authorizers: map[string]Authorizer{"z": {Type: "JWT", Issuer: "i", JWKS: k.jwks}}}, "audience"},
 		{"source", API{ID: "a", Authorizers: map[string]Authorizer{"z": {Type: "JWT", Issuer: "i", Audience: []string{"a"}, JWKS: k.jwks, IdentitySource: "$request.body.x"}}}, "identity source"},
@@ -266,7 +272,7 @@ func BenchmarkJWTAuthorize(b *testing.B) {
 	k := signingKeys(b)
 	for _, alg := range []string{"RS256", "ES256"} {
 		b.Run(alg, func(b *testing.B) {
-			z, err := compileAuthorizer(Authorizer{Type: "JWT", Issuer: "i", Audience: []string{"a"}, JWKS: k.jwks})
+			z, err := compileAuthorizer(Authorizer{Type: "JWT", Issuer: "i", Audience: []string{"a"}, JWKS: k.jwks}, nil)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -284,7 +290,7 @@ func BenchmarkJWTAuthorize(b *testing.B) {
 
 func TestJWTCacheRechecksClaims(t *testing.T) {
 	k := signingKeys(t)
-	z, err := compileAuthorizer(Authorizer{Type: "JWT", Issuer: "i", Audience: []string{"a"}, JWKS: k.jwks})
+	z, err := compileAuthorizer(Authorizer{Type: "JWT", Issuer: "i", Audience: []string{"a"}, JWKS: k.jwks}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -57,6 +57,14 @@ type API struct {
 	// Authorizers by name (HTTP APIs only); routes refer to them by name.
 	Authorizers map[string]Authorizer `json:"authorizers,omitempty"`
 	Routes      []Route               `json:"routes"`
+	// Stage throttling (HTTP APIs' default route settings): requests per
+	// second and burst of a token bucket shared by the routes without their
+	// own limits; zero rate means unlimited. See throttle.go.
+	ThrottlingRateLimit  float64 `json:"throttlingRateLimit,omitempty"`
+	ThrottlingBurstLimit int     `json:"throttlingBurstLimit,omitempty"`
+	// APIKeys (REST APIs) are the keys accepted on routes with APIKeyRequired,
+	// each with its usage plan's rate and burst.
+	APIKeys []APIKey `json:"apiKeys,omitempty"`
 }
 
 // Route sends requests matching Key to an integration.
@@ -68,13 +76,26 @@ type Route struct {
 	Authorizer string `json:"authorizer,omitempty"`
 	// Scopes (with an authorizer): the token must have at least one.
 	Scopes []string `json:"scopes,omitempty"`
+	// Route throttling, overriding the stage's for this route.
+	ThrottlingRateLimit  float64 `json:"throttlingRateLimit,omitempty"`
+	ThrottlingBurstLimit int     `json:"throttlingBurstLimit,omitempty"`
+	// APIKeyRequired (REST APIs): requests need an x-api-key header holding
+	// one of the API's keys.
+	APIKeyRequired bool `json:"apiKeyRequired,omitempty"`
 }
 
-// Integration is a Lambda proxy integration. (Service integrations — queues,
-// topics, workflows — are a later kind.)
+// Integration is a Lambda proxy integration or, with a Type naming a
+// service action, a first-class AWS service integration (integration.go).
 type Integration struct {
+	// Type is empty (or AWS_PROXY) for a Lambda proxy integration, or one of
+	// SQS-SendMessage, SNS-Publish, StepFunctions-StartExecution,
+	// StepFunctions-StartSyncExecution.
+	Type string `json:"type,omitempty"`
+	// Parameters (service integrations): the action's parameters by AWS
+	// name, each a mapping expression (mapping.go).
+	Parameters map[string]string `json:"parameters,omitempty"`
 	// Function is a function name, name:qualifier, or (partial) ARN.
-	Function string `json:"function"`
+	Function string `json:"function,omitempty"`
 	// PayloadFormat is "2.0" or "1.0"; empty means 2.0 for HTTP APIs. REST
 	// APIs always use 1.0.
 	PayloadFormat string `json:"payloadFormat,omitempty"`
@@ -165,23 +186,9 @@ func validate(apis []API) error {
 			add("api %q: CORS maxAge must not be negative", a.ID)
 		}
 		for name, z := range a.Authorizers {
-			switch {
-			case a.Protocol == REST:
-				add("api %q: authorizer %q: JWT authorizers are for HTTP APIs", a.ID, name)
-			case z.Type != "JWT":
-				add("api %q: authorizer %q: type must be JWT", a.ID, name)
-			case z.Issuer == "":
-				add("api %q: authorizer %q: issuer is required", a.ID, name)
-			case len(z.Audience) == 0:
-				add("api %q: authorizer %q: at least one audience is required", a.ID, name)
-			}
-			if _, _, ok := parseIdentitySource(z.IdentitySource); !ok {
-				add("api %q: authorizer %q: identity source must be $request.header.NAME or $request.querystring.NAME", a.ID, name)
-			}
-			if _, err := parseJWKS(z.JWKS); err != nil {
-				add("api %q: authorizer %q: %v", a.ID, name, err)
-			}
+			validateAuthorizer(a, name, &z, add)
 		}
+		validateThrottling(a, add)
 		keys := map[string]string{} // method + path shape → route key
 		for _, r := range a.Routes {
 			if r.Key == DefaultStage {
@@ -208,9 +215,7 @@ func validate(apis []API) error {
 				add("api %q: route %q: scopes need an authorizer", a.ID, r.Key)
 			}
 			in := r.Integration
-			if in.Function == "" {
-				add("api %q: route %q: integration needs a function", a.ID, r.Key)
-			}
+			validateIntegration(a, &r, add)
 			if in.PayloadFormat != "" && in.PayloadFormat != PayloadV1 && in.PayloadFormat != PayloadV2 {
 				add("api %q: route %q: payload format must be 1.0 or 2.0", a.ID, r.Key)
 			}

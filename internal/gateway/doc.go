@@ -79,6 +79,14 @@
 //	body over 10 MB, or event over 6 MB      413 {"message":"Request Entity Too Large"}  413 {"message":"Request Too Long"}
 //	JWT authorizer: no or invalid token      401 {"message":"Unauthorized"}              -
 //	JWT authorizer: none of the scopes       403 {"message":"Forbidden"}                 -
+//	Lambda authorizer: identity missing      401 {"message":"Unauthorized"}              -
+//	Lambda authorizer: denied                403 {"message":"Forbidden"}                 -
+//	Lambda authorizer: error or bad answer   500 {"message":"Internal Server Error"}     -
+//	route or stage rate exceeded             429 {"message":"Too Many Requests"}         429 {"message":"Too Many Requests"}
+//	API key missing or unknown               -                                           403 {"message":"Forbidden"}
+//	API key's usage plan rate exceeded       -                                           429 {"message":"Too Many Requests"}
+//	service integration: service error       the service's status, {"__type","message"}  -
+//	service integration: service not run     500 {"message":"<type> is not available…"}  -
 //
 // Every answer carries the request id: apigw-requestid (HTTP API) or
 // x-amzn-RequestId and x-amz-apigw-id (REST). The reason for a gateway error
@@ -97,7 +105,7 @@
 // # JWT authorizers
 //
 // A route of an HTTP API may name a JWT authorizer (issuer, audiences, an
-// inline JWKS, an identity source). As on AWS: the token (a "Bearer " prefix
+// inline JWKS or one fetched from a URL, an identity source). As on AWS: the token (a "Bearer " prefix
 // is removed) must be a JWS signed by a key of the set (matched by kid;
 // RS256/384/512 and, beyond AWS's RSA-only support, ES256/384; never none or
 // HMAC); iss must equal the issuer; aud, or else client_id, must be one of
@@ -111,14 +119,56 @@
 // Verified tokens are remembered per authorizer (bounded); claims are
 // checked on every request. Preflight requests are never authorized.
 //
+// # Service integrations, Lambda authorizers, JWKS URLs, throttling
+//
+// A route's integration may be an AWS service action instead of a function
+// (SQS-SendMessage, SNS-Publish, StepFunctions-StartExecution,
+// StepFunctions-StartSyncExecution) with request parameters mapped from the
+// request (integration.go, mapping.go); an HTTP API route may name a Lambda
+// authorizer (type REQUEST, lambdaauth.go); a JWT authorizer may fetch its
+// keys from a URL (jwks.go); routes are throttled by token buckets and REST
+// routes may require API keys (throttle.go). Each file's comment is the
+// contract.
+//
+// # Function URLs
+//
+// With SetFunctionURLs the gateway also serves Lambda function URLs
+// (funcurl.go), addressed two ways on the same listener:
+//
+//   - By host, exactly like AWS: http://<url-id>.lambda-url.<anything>[:port]/<path>,
+//     e.g. curl http://<url-id>.lambda-url.localhost:8080/hello (names under
+//     .localhost resolve to loopback). The url-id is 32 lower-case letters and
+//     digits (lambda.FunctionURLID of the function name and qualifier).
+//   - By path on any other host: http://127.0.0.1:8080/lambda-url/<url-id>/<path>;
+//     the function sees /<path>.
+//
+// The event is payload 2.0 as Lambda sends it for function URLs: routeKey
+// and stage "$default", no stage segment, apiId and domainPrefix the url-id,
+// domainName the Host as received, accountId "anonymous" for AuthType NONE,
+// no pathParameters or stageVariables. CORS comes from the URL's config.
+// AuthType AWS_IAM requires a request SigV4-signed with one of the server's
+// access keys (RequestVerifier); a server without access keys refuses every
+// AWS_IAM request. Answers of its own: unknown url-id 404 {"Message":null};
+// AWS_IAM refused 403 {"Message":"Forbidden"}; function error or malformed
+// response 502; throttled 429 {"Message":"Rate Exceeded."}. There is no
+// integration timeout (the function's own timeout ends it). InvokeMode
+// RESPONSE_STREAM streams through the Invoker's InvokeStream when it has one
+// (StreamInvoker): a response of content type
+// application/vnd.awslambda.http-integration-response starts with a prelude
+// (status, headers, cookies; ParseStreamingPrelude), any other content type is
+// sent as it comes with status 200; bytes are flushed to the client as they
+// arrive. Once the status is sent a later failure can only end the body.
+//
 // # Observability
 //
 // One access log line per request at level Info (message "gateway", keys api,
-// route, method, path, status, latency, request_id, source_ip,
+// route, method, path, status, latency, request_id, source_ip, protocol,
+// response_length, integration_latency once the integration ran,
 // lambda_request_id once invoked, and error for gateway-made errors; status
-// 499 when the client left before the answer), and per-route counters by
-// status class and a latency histogram, written in the Prometheus text format
-// by WriteMetrics.
+// 499 when the client left before the answer; function URLs log api
+// "lambda-url"), and per-route counters by status class, a latency histogram,
+// integration and Lambda authorizer latency summaries and a throttle counter,
+// written in the Prometheus text format by WriteMetrics.
 //
 // # Concurrency
 //

@@ -40,7 +40,8 @@ type inbound struct {
 	requestID  string
 	extendedID string
 	params     map[string]string
-	jwt        *jwtContext // set when a JWT authorizer admitted the request
+	jwt        *jwtContext        // set when a JWT authorizer admitted the request
+	lambdaAuth *lambdaAuthContext // set when a Lambda authorizer admitted it
 }
 
 func (g *Gateway) inbound(x *exchange, escaped string, segs []string, stageSeg bool, body []byte) *inbound {
@@ -138,11 +139,14 @@ type httpV2 struct {
 
 // authorizerV2 is requestContext.authorizer.
 type authorizerV2 struct {
-	JWT *jwtContext `json:"jwt,omitempty"`
+	JWT    *jwtContext    `json:"jwt,omitempty"`
+	Lambda map[string]any `json:"lambda,omitempty"`
 }
 
-func buildV2(in *inbound) ([]byte, error) {
-	ev := eventV2{
+func buildV2(in *inbound) ([]byte, error) { return marshal(newEventV2(in)) }
+
+func newEventV2(in *inbound) *eventV2 {
+	ev := &eventV2{
 		Version:        "2.0",
 		RouteKey:       in.route.key,
 		RawPath:        in.rawPath,
@@ -171,6 +175,12 @@ func buildV2(in *inbound) ([]byte, error) {
 	}
 	if in.jwt != nil {
 		ev.RequestContext.Authorizer = &authorizerV2{JWT: in.jwt}
+	}
+	if in.lambdaAuth != nil {
+		ev.RequestContext.Authorizer = &authorizerV2{Lambda: in.lambdaAuth.Context}
+		if ev.RequestContext.Authorizer.Lambda == nil {
+			ev.RequestContext.Authorizer.Lambda = map[string]any{}
+		}
 	}
 	for k, vs := range in.header {
 		lk := lower(k)
@@ -209,7 +219,7 @@ func buildV2(in *inbound) ([]byte, error) {
 			ev.IsBase64Encoded = true
 		}
 	}
-	return marshal(&ev)
+	return ev
 }
 
 // The 1.0 event (REST APIs, and HTTP API integrations that ask for 1.0).
@@ -230,22 +240,22 @@ type eventV1 struct {
 }
 
 type requestContextV1 struct {
-	AccountID         string      `json:"accountId"`
-	APIID             string      `json:"apiId"`
-	Authorizer        *jwtContext `json:"authorizer,omitempty"` // HTTP APIs: {claims, scopes}
-	DomainName        string      `json:"domainName"`
-	DomainPrefix      string      `json:"domainPrefix"`
-	ExtendedRequestID string      `json:"extendedRequestId"`
-	HTTPMethod        string      `json:"httpMethod"`
-	Identity          identityV1  `json:"identity"`
-	Path              string      `json:"path"`
-	Protocol          string      `json:"protocol"`
-	RequestID         string      `json:"requestId"`
-	RequestTime       string      `json:"requestTime"`
-	RequestTimeEpoch  int64       `json:"requestTimeEpoch"`
-	ResourceID        string      `json:"resourceId"`
-	ResourcePath      string      `json:"resourcePath"`
-	Stage             string      `json:"stage"`
+	AccountID         string     `json:"accountId"`
+	APIID             string     `json:"apiId"`
+	Authorizer        any        `json:"authorizer,omitempty"` // HTTP APIs: JWT {claims, scopes}, or the Lambda authorizer's context and principalId
+	DomainName        string     `json:"domainName"`
+	DomainPrefix      string     `json:"domainPrefix"`
+	ExtendedRequestID string     `json:"extendedRequestId"`
+	HTTPMethod        string     `json:"httpMethod"`
+	Identity          identityV1 `json:"identity"`
+	Path              string     `json:"path"`
+	Protocol          string     `json:"protocol"`
+	RequestID         string     `json:"requestId"`
+	RequestTime       string     `json:"requestTime"`
+	RequestTimeEpoch  int64      `json:"requestTimeEpoch"`
+	ResourceID        string     `json:"resourceId"`
+	ResourcePath      string     `json:"resourcePath"`
+	Stage             string     `json:"stage"`
 }
 
 // identityV1 has AWS's null fields for what an unauthenticated caller lacks.
@@ -264,12 +274,14 @@ type identityV1 struct {
 	UserArn                       *string `json:"userArn"`
 }
 
-func buildV1(in *inbound) ([]byte, error) {
+func buildV1(in *inbound) ([]byte, error) { return marshal(newEventV1(in)) }
+
+func newEventV1(in *inbound) *eventV1 {
 	resource := in.route.pattern.path
 	if in.route.key == DefaultStage {
 		resource = DefaultStage
 	}
-	ev := eventV1{
+	ev := &eventV1{
 		Resource:          resource,
 		Path:              in.routePath,
 		HTTPMethod:        in.method,
@@ -301,7 +313,17 @@ func buildV1(in *inbound) ([]byte, error) {
 	if in.api.protocol != REST {
 		ev.Version = "1.0"
 		ev.RequestContext.ExtendedRequestID = in.requestID
-		ev.RequestContext.Authorizer = in.jwt
+		if in.jwt != nil {
+			ev.RequestContext.Authorizer = in.jwt
+		}
+		if in.lambdaAuth != nil {
+			m := make(map[string]any, len(in.lambdaAuth.Context)+1)
+			for k, v := range in.lambdaAuth.Context {
+				m[k] = v
+			}
+			m["principalId"] = in.lambdaAuth.PrincipalID
+			ev.RequestContext.Authorizer = m
+		}
 	}
 	for k, vs := range in.header {
 		if k == "Content-Length" {
@@ -339,7 +361,7 @@ func buildV1(in *inbound) ([]byte, error) {
 		}
 		ev.Body = &s
 	}
-	return marshal(&ev)
+	return ev
 }
 
 // marshal encodes an event as AWS does: no HTML escaping ("&" stays "&").

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -43,6 +44,16 @@ type Gateway struct {
 
 	wg sync.WaitGroup // invocation goroutines
 
+	services Services     // service integration targets; set before serving
+	urls     FunctionURLs // function URL configs; nil serves none
+	verifier RequestVerifier
+
+	httpClient *http.Client // JWKS fetches
+	jwksMu     sync.Mutex
+	jwks       map[string]*jwksSource // by URI and issuer; guarded by jwksMu
+	bucketsMu  sync.Mutex
+	buckets    map[string]*tokenBucket // by owner and limits; guarded by bucketsMu
+
 	// Test hooks; set before serving.
 	now     func() time.Time
 	newID   func() string // HTTP API request ids and REST extended ids
@@ -57,7 +68,8 @@ func New(cfg Config, inv Invoker, log *slog.Logger) *Gateway {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 10 << 20
 	}
-	g := &Gateway{cfg: cfg, inv: inv, log: log, metrics: newMetricSet(), now: time.Now, newID: newRequestID, newUUID: newUUID}
+	g := &Gateway{cfg: cfg, inv: inv, log: log, metrics: newMetricSet(), now: time.Now, newID: newRequestID, newUUID: newUUID,
+		httpClient: &http.Client{Timeout: jwksFetchTimeout}, jwks: map[string]*jwksSource{}, buckets: map[string]*tokenBucket{}}
 	g.snap.Store(g.compile(nil))
 	return g
 }
@@ -144,20 +156,25 @@ type api struct {
 	router    router
 	deflt     *route
 	notFound  *routeStats
+	keys      map[string]*tokenBucket // API key value → its bucket (REST)
 }
 
 type route struct {
-	api        *api
-	key        string       // "GET /items/{id}" or "$default"
-	pattern    routePattern // zero for $default
-	nparams    int
-	function   string
-	format     string // PayloadV1 or PayloadV2
-	timeout    time.Duration
-	resourceID string // stable id of the resource (1.0 resourceId)
-	stats      *routeStats
-	auth       *jwtAuthorizer // nil when the route is open
-	scopes     []string
+	api            *api
+	key            string       // "GET /items/{id}" or "$default"
+	pattern        routePattern // zero for $default
+	nparams        int
+	function       string
+	format         string // PayloadV1 or PayloadV2
+	timeout        time.Duration
+	resourceID     string // stable id of the resource (1.0 resourceId)
+	stats          *routeStats
+	auth           *jwtAuthorizer    // nil when the route is open
+	lauth          *lambdaAuthorizer // a Lambda authorizer instead
+	scopes         []string
+	service        *serviceIntegration // nil for a Lambda proxy integration
+	bucket         *tokenBucket        // nil when not throttled
+	apiKeyRequired bool
 }
 
 func (g *Gateway) compile(apis []API) *snapshot {
@@ -173,6 +190,7 @@ func (g *Gateway) compile(apis []API) *snapshot {
 			binary:   cfg.BinaryMediaTypes,
 			cors:     newCORSPolicy(cfg.CORS),
 			notFound: g.metrics.seriesFor(cfg.ID, ""),
+			keys:     g.apiKeys(cfg),
 		}
 		if len(cfg.StageVariables) > 0 {
 			a.stageVars = cfg.StageVariables
@@ -181,19 +199,28 @@ func (g *Gateway) compile(apis []API) *snapshot {
 			allREST = false
 		}
 		auths := map[string]*jwtAuthorizer{}
+		lauths := map[string]*lambdaAuthorizer{}
 		for name, z := range cfg.Authorizers {
-			auths[name], _ = compileAuthorizer(z) // validated
+			if z.Type == "REQUEST" {
+				lauths[name] = compileLambdaAuthorizer(name, z)
+				continue
+			}
+			auths[name], _ = compileAuthorizer(z, g.jwksSourceFor(z)) // validated
 		}
 		for _, rc := range cfg.Routes {
 			r := &route{
-				api:      a,
-				key:      rc.Key,
-				function: rc.Integration.Function,
-				format:   rc.Integration.payloadFormat(a.protocol),
-				timeout:  rc.Integration.timeout(a.protocol),
-				stats:    g.metrics.seriesFor(a.id, rc.Key),
-				auth:     auths[rc.Authorizer],
-				scopes:   rc.Scopes,
+				api:            a,
+				key:            rc.Key,
+				function:       rc.Integration.Function,
+				format:         rc.Integration.payloadFormat(a.protocol),
+				timeout:        rc.Integration.timeout(a.protocol),
+				stats:          g.metrics.seriesFor(a.id, rc.Key),
+				auth:           auths[rc.Authorizer],
+				lauth:          lauths[rc.Authorizer],
+				scopes:         rc.Scopes,
+				service:        compileService(rc.Integration),
+				bucket:         g.routeBucket(cfg, &rc),
+				apiKeyRequired: rc.APIKeyRequired,
 			}
 			if rc.Key == DefaultStage {
 				a.deflt = r
@@ -281,7 +308,9 @@ func cloneAPI(a API) API {
 	a.Routes = slices.Clone(a.Routes)
 	for i := range a.Routes {
 		a.Routes[i].Scopes = slices.Clone(a.Routes[i].Scopes)
+		a.Routes[i].Integration.Parameters = maps.Clone(a.Routes[i].Integration.Parameters)
 	}
+	a.APIKeys = slices.Clone(a.APIKeys)
 	if a.Authorizers != nil {
 		zs := make(map[string]Authorizer, len(a.Authorizers))
 		for k, z := range a.Authorizers {

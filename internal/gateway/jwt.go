@@ -143,7 +143,7 @@ func verifyJWT(token string, keys []jwk) (map[string]json.RawMessage, error) {
 		}
 	}
 	if key == nil {
-		return nil, tokenError("no key matches the token's kid")
+		return nil, errUnknownKid
 	}
 	if key.alg != "" && key.alg != hdr.Alg {
 		return nil, tokenError(fmt.Sprintf("signing method %s is invalid for the key", hdr.Alg))

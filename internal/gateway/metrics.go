@@ -22,6 +22,20 @@ type routeStats struct {
 	buckets    []atomic.Uint64  // per bucket, not cumulative; len(latencyBuckets)
 	count      atomic.Uint64
 	sumNanos   atomic.Uint64
+
+	throttled              atomic.Uint64 // answered 429 by the gateway's own limits
+	authCount, authNanos   atomic.Uint64 // Lambda authorizer invocations
+	integCount, integNanos atomic.Uint64 // integration calls (function or service)
+}
+
+func (s *routeStats) observeAuthorizer(d time.Duration) {
+	s.authCount.Add(1)
+	s.authNanos.Add(uint64(max(d, 0)))
+}
+
+func (s *routeStats) observeIntegration(d time.Duration) {
+	s.integCount.Add(1)
+	s.integNanos.Add(uint64(max(d, 0)))
 }
 
 func (s *routeStats) observe(status int, d time.Duration) {
@@ -114,6 +128,38 @@ func (g *Gateway) WriteMetrics(w io.Writer) error {
 		bw.WriteString("nimbus_gateway_request_duration_seconds_count{")
 		labels(bw, s)
 		bw.WriteString("} " + strconv.FormatUint(count, 10) + "\n")
+	}
+	sums := []struct {
+		name, help string
+		count      func(*routeStats) uint64
+		nanos      func(*routeStats) uint64
+	}{
+		{"nimbus_gateway_integration_duration_seconds", "Time spent in integrations (function invocations and service calls).",
+			func(s *routeStats) uint64 { return s.integCount.Load() }, func(s *routeStats) uint64 { return s.integNanos.Load() }},
+		{"nimbus_gateway_authorizer_duration_seconds", "Time spent invoking Lambda authorizers (cache hits excluded).",
+			func(s *routeStats) uint64 { return s.authCount.Load() }, func(s *routeStats) uint64 { return s.authNanos.Load() }},
+	}
+	for _, m := range sums {
+		bw.WriteString("# HELP " + m.name + " " + m.help + "\n# TYPE " + m.name + " summary\n")
+		for _, s := range all {
+			n := m.count(s)
+			if n == 0 {
+				continue
+			}
+			bw.WriteString(m.name + "_sum{")
+			labels(bw, s)
+			bw.WriteString("} " + strconv.FormatFloat(float64(m.nanos(s))/1e9, 'g', -1, 64) + "\n" + m.name + "_count{")
+			labels(bw, s)
+			bw.WriteString("} " + strconv.FormatUint(n, 10) + "\n")
+		}
+	}
+	bw.WriteString("# HELP nimbus_gateway_throttled_total Requests refused with 429 by route or API key throttling.\n# TYPE nimbus_gateway_throttled_total counter\n")
+	for _, s := range all {
+		if n := s.throttled.Load(); n > 0 {
+			bw.WriteString("nimbus_gateway_throttled_total{")
+			labels(bw, s)
+			bw.WriteString("} " + strconv.FormatUint(n, 10) + "\n")
+		}
 	}
 	return bw.Flush()
 }

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -26,15 +27,24 @@ type exchange struct {
 	route *route // nil when nothing matched
 	stats *routeStats
 
-	requestID  string // requestContext.requestId
-	extendedID string // REST extendedRequestId
-	lambdaID   string // the invocation's request id, once known
-	preflight  bool   // answered as a CORS preflight
-	reason     string // why the gateway answered an error (logged, never sent)
+	requestID  string        // requestContext.requestId
+	extendedID string        // REST extendedRequestId
+	lambdaID   string        // the invocation's request id, once known
+	preflight  bool          // answered as a CORS preflight
+	reason     string        // why the gateway answered an error (logged, never sent)
+	funcURL    bool          // a function URL request
+	integ      time.Duration // time spent in the integration
+	respLen    int           // response body bytes
 }
 
 // ServeHTTP routes, invokes and answers one request.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if g.urls != nil {
+		if id, path, ok := functionURLTarget(r); ok {
+			g.serveFunctionURL(w, r, id, path)
+			return
+		}
+	}
 	x := &exchange{r: r, start: g.now()}
 	snap := g.snap.Load()
 	escaped := r.URL.EscapedPath()
@@ -59,6 +69,13 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rt := x.route
 	proto := rt.api.protocol
+	if kind, reason := rt.admit(r, x.start); kind != errNone {
+		if kind == errThrottled {
+			x.stats.throttled.Add(1)
+		}
+		g.fail(w, x, proto, kind, reason)
+		return
+	}
 
 	var jwt *jwtContext
 	if rt.auth != nil {
@@ -66,6 +83,16 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		var reason string
 		if jwt, kind, reason = rt.auth.authorize(r, rt.scopes, x.start); kind != errNone {
 			w.Header().Set("Www-Authenticate", wwwAuthenticate(kind, reason, rt.scopes))
+			g.fail(w, x, proto, kind, reason)
+			return
+		}
+	}
+
+	var lauth *lambdaAuthContext
+	if rt.lauth != nil {
+		var kind errKind
+		var reason string
+		if lauth, kind, reason = g.authorizeLambda(r.Context(), x, rt.lauth, g.inbound(x, escaped, segs, stageSeg, nil)); kind != errNone {
 			g.fail(w, x, proto, kind, reason)
 			return
 		}
@@ -87,7 +114,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	in := g.inbound(x, escaped, segs, stageSeg, body)
-	in.jwt = jwt
+	in.jwt, in.lambdaAuth = jwt, lauth
+	if rt.service != nil {
+		g.serveService(w, x, rt, in)
+		return
+	}
 	var payload []byte
 	if rt.format == PayloadV1 {
 		payload, err = buildV1(in)
@@ -99,7 +130,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	istart := g.now()
 	resp, kind, reason := g.invoke(r.Context(), x, rt, payload)
+	x.integ = g.now().Sub(istart)
+	x.stats.observeIntegration(x.integ)
 	if kind != errNone {
 		g.fail(w, x, proto, kind, reason)
 		return
@@ -211,6 +245,21 @@ func (g *Gateway) invoke(ctx context.Context, x *exchange, rt *route, payload []
 	return o.resp, errNone, ""
 }
 
+// serveService answers a route with a service integration.
+func (g *Gateway) serveService(w http.ResponseWriter, x *exchange, rt *route, in *inbound) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(x.r.Context()), rt.timeout)
+	defer cancel()
+	start := g.now()
+	status, body, err := g.callService(ctx, rt.service, in)
+	x.integ = g.now().Sub(start)
+	x.stats.observeIntegration(x.integ)
+	if err != nil {
+		status, body = g.serviceError(x, rt.service, err)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	g.write(w, x, status, body)
+}
+
 var errBodyTooLarge = errors.New("request body too large")
 
 func readBody(r *http.Request, max int64) ([]byte, error) {
@@ -261,7 +310,9 @@ func (g *Gateway) fail(w http.ResponseWriter, x *exchange, p Protocol, kind errK
 // CORS) and records it.
 func (g *Gateway) write(w http.ResponseWriter, x *exchange, status int, body []byte) {
 	h := w.Header()
-	if x.api != nil && x.api.protocol == REST {
+	if x.funcURL {
+		h.Set("X-Amzn-Requestid", cmp.Or(x.lambdaID, x.requestID))
+	} else if x.api != nil && x.api.protocol == REST {
 		h.Set("X-Amzn-Requestid", x.requestID)
 		h.Set("X-Amz-Apigw-Id", x.extendedID)
 	} else {
@@ -280,6 +331,7 @@ func (g *Gateway) write(w http.ResponseWriter, x *exchange, status int, body []b
 		}
 		h.Set("Content-Length", strconv.Itoa(len(body)))
 	}
+	x.respLen = len(body)
 	w.WriteHeader(status)
 	if len(body) > 0 {
 		w.Write(body) // an error here is the client's; nothing to do
@@ -295,7 +347,7 @@ func (g *Gateway) observe(x *exchange, status int) {
 	if !g.log.Enabled(ctx, slog.LevelInfo) {
 		return
 	}
-	attrs := make([]slog.Attr, 0, 11)
+	attrs := make([]slog.Attr, 0, 14)
 	apiID, routeKey := "-", "-"
 	if x.api != nil {
 		apiID = x.api.id
@@ -312,7 +364,12 @@ func (g *Gateway) observe(x *exchange, status int) {
 		slog.Duration("latency", latency),
 		slog.String("request_id", x.requestID),
 		slog.String("source_ip", sourceIP(x.r)),
+		slog.String("protocol", x.r.Proto),
+		slog.Int("response_length", x.respLen),
 	)
+	if x.integ > 0 {
+		attrs = append(attrs, slog.Duration("integration_latency", x.integ))
+	}
 	if x.lambdaID != "" {
 		attrs = append(attrs, slog.String("lambda_request_id", x.lambdaID))
 	}

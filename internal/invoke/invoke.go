@@ -15,7 +15,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"sync"
 	"time"
@@ -61,6 +60,8 @@ type Request struct {
 	// Tail asks for the last 4 KB of the log (X-Amz-Log-Type: Tail).
 	Tail      bool
 	RequestID string // optional; generated when empty
+
+	sink StreamSink // set by InvokeStream: where a streamed response goes
 }
 
 // Response is the answer to a Request.
@@ -72,6 +73,11 @@ type Response struct {
 	FunctionError   string // "Unhandled" for a function error
 	LogResult       string // base64 of the log tail
 	ExecutedVersion string
+	// ErrorType is the function error's type (InvokeWithResponseStream's
+	// InvokeComplete.ErrorCode); set with FunctionError.
+	ErrorType string
+	// Streamed reports that InvokeStream began the stream (called Begin).
+	Streamed bool
 }
 
 // Service is the invocation front door.
@@ -90,6 +96,9 @@ type Service struct {
 	reconcile chan struct{} // wakes the provisioner; buffered 1
 	pmu       sync.Mutex
 	pstatus   map[pkey]provisionedStatus // guarded by pmu
+
+	routes   routers  // weighted alias routing (routing.go)
+	versions sync.Map // "function\x00version" → *versionCounts (routing.go)
 }
 
 // New returns the service; Open must be called before async invocations.
@@ -119,7 +128,7 @@ func (s *Service) resolve(ref, qualifier string) (target, error) {
 	if !ok {
 		return target{}, lambda.NotFound("Function not found: %s", notFoundARN(name, q))
 	}
-	cfg, ok := fn.Resolve(q, rand.Float64())
+	cfg, ok := fn.Resolve(q, s.routes.pick(name, q, fn))
 	if !ok {
 		return target{}, lambda.NotFound("Function not found: %s", notFoundARN(name, q))
 	}
@@ -144,40 +153,9 @@ func arnFor(name, q string) string {
 
 // Invoke validates and runs (or enqueues) one invocation.
 func (s *Service) Invoke(ctx context.Context, req Request) (*Response, error) {
-	t, err := s.resolve(req.FunctionName, req.Qualifier)
+	t, clientContext, err := s.prepare(&req)
 	if err != nil {
 		return nil, err
-	}
-	if req.RequestID == "" {
-		req.RequestID = lambda.NewRequestID()
-	}
-	switch req.Type {
-	case "", lambda.RequestResponse:
-		if len(req.Payload) > lambda.MaxSyncPayload {
-			return nil, lambda.RequestTooLarge("Request must be smaller than %d bytes for the InvokeFunction operation", lambda.MaxSyncPayload)
-		}
-	case lambda.Event:
-		if len(req.Payload) > lambda.MaxAsyncPayload {
-			return nil, lambda.RequestTooLarge("Request must be smaller than %d bytes for the InvokeAsync operation", lambda.MaxAsyncPayload)
-		}
-	case lambda.DryRun:
-	default:
-		return nil, lambda.InvalidParameter("1 validation error detected: Value '%s' at 'invocationType' failed to satisfy constraint: Member must satisfy enum value set: [Event, RequestResponse, DryRun]", req.Type)
-	}
-	if len(req.Payload) == 0 {
-		req.Payload = []byte("{}")
-	} else if !json.Valid(req.Payload) {
-		return nil, lambda.InvalidRequestContent("Could not parse request body into json: Could not parse payload into json: Unexpected character: was expecting a JSON value")
-	}
-	var clientContext []byte
-	if req.ClientContext != "" {
-		if len(req.ClientContext) > lambda.MaxClientContext {
-			return nil, lambda.InvalidParameter("Client context must be less than %d bytes", lambda.MaxClientContext)
-		}
-		clientContext, err = base64.StdEncoding.DecodeString(req.ClientContext)
-		if err != nil || !json.Valid(clientContext) {
-			return nil, lambda.InvalidRequestContent("Client context must be a valid Base64-encoded JSON object.")
-		}
 	}
 	switch req.Type {
 	case lambda.DryRun:
@@ -192,6 +170,52 @@ func (s *Service) Invoke(ctx context.Context, req Request) (*Response, error) {
 	if err != nil {
 		return nil, err
 	}
+	return syncResponse(req, out), nil
+}
+
+// prepare resolves and validates req, giving it a request id and a payload;
+// it returns the decoded client context.
+func (s *Service) prepare(req *Request) (target, []byte, error) {
+	t, err := s.resolve(req.FunctionName, req.Qualifier)
+	if err != nil {
+		return target{}, nil, err
+	}
+	if req.RequestID == "" {
+		req.RequestID = lambda.NewRequestID()
+	}
+	switch req.Type {
+	case "", lambda.RequestResponse:
+		if len(req.Payload) > lambda.MaxSyncPayload {
+			return target{}, nil, lambda.RequestTooLarge("Request must be smaller than %d bytes for the InvokeFunction operation", lambda.MaxSyncPayload)
+		}
+	case lambda.Event:
+		if len(req.Payload) > lambda.MaxAsyncPayload {
+			return target{}, nil, lambda.RequestTooLarge("Request must be smaller than %d bytes for the InvokeAsync operation", lambda.MaxAsyncPayload)
+		}
+	case lambda.DryRun:
+	default:
+		return target{}, nil, lambda.InvalidParameter("1 validation error detected: Value '%s' at 'invocationType' failed to satisfy constraint: Member must satisfy enum value set: [Event, RequestResponse, DryRun]", req.Type)
+	}
+	if len(req.Payload) == 0 {
+		req.Payload = []byte("{}")
+	} else if !json.Valid(req.Payload) {
+		return target{}, nil, lambda.InvalidRequestContent("Could not parse request body into json: Could not parse payload into json: Unexpected character: was expecting a JSON value")
+	}
+	var clientContext []byte
+	if req.ClientContext != "" {
+		if len(req.ClientContext) > lambda.MaxClientContext {
+			return target{}, nil, lambda.InvalidParameter("Client context must be less than %d bytes", lambda.MaxClientContext)
+		}
+		clientContext, err = base64.StdEncoding.DecodeString(req.ClientContext)
+		if err != nil || !json.Valid(clientContext) {
+			return target{}, nil, lambda.InvalidRequestContent("Client context must be a valid Base64-encoded JSON object.")
+		}
+	}
+	return t, clientContext, nil
+}
+
+// syncResponse is the answer to a finished synchronous invocation.
+func syncResponse(req Request, out sched.Outcome) *Response {
 	resp := &Response{
 		Status:          http.StatusOK,
 		RequestID:       req.RequestID,
@@ -201,6 +225,7 @@ func (s *Service) Invoke(ctx context.Context, req Request) (*Response, error) {
 	}
 	if out.Result.ErrorType != "" {
 		resp.FunctionError = "Unhandled"
+		resp.ErrorType = out.Result.ErrorType
 		resp.ContentType = "application/json"
 	}
 	if resp.ContentType == "" || resp.ContentType == "application/octet-stream" {
@@ -213,7 +238,7 @@ func (s *Service) Invoke(ctx context.Context, req Request) (*Response, error) {
 		}
 		resp.LogResult = base64.StdEncoding.EncodeToString(log)
 	}
-	return resp, nil
+	return resp
 }
 
 // run executes one synchronous invocation of t. The invocation is detached from
@@ -228,6 +253,7 @@ func (s *Service) run(ctx context.Context, t target, req Request, clientContext 
 		ClientContext: clientContext,
 		ContentType:   req.ContentType,
 		Payload:       req.Payload,
+		Stream:        req.sink,
 	}
 	grant, err := s.lim.Acquire(t.cfg.FunctionName, t.cfg.Version)
 	if err != nil {
@@ -243,6 +269,7 @@ func (s *Service) run(ctx context.Context, t target, req Request, clientContext 
 		return out, err
 	}
 	if err == nil {
+		s.countVersion(t.cfg.FunctionName, t.cfg.Version, out.Result.ErrorType != "")
 		s.metrics.Invoked(metrics.Observation{Function: t.cfg.FunctionName, Duration: out.Duration, InitDuration: out.InitDuration,
 			Failed: out.Result.ErrorType != "", Cold: out.Cold, Provisioned: grant.Provisioned, Spillover: grant.Spillover})
 	}

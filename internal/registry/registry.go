@@ -41,6 +41,8 @@ type Function struct {
 	Provisioned map[string]lambda.Provisioned `json:"provisioned,omitempty"`
 	// EventInvoke maps a qualifier ("$LATEST", a version or an alias) to its async configuration.
 	EventInvoke map[string]lambda.EventInvokeConfig `json:"eventInvoke,omitempty"`
+	// URLs maps a qualifier ("$LATEST" or an alias) to its function URL.
+	URLs map[string]lambda.FunctionURLConfig `json:"urls,omitempty"`
 }
 
 // EventInvokeConfig returns the async configuration for an invocation of
@@ -114,7 +116,8 @@ type Registry struct {
 	w  jetstream.KeyWatcher
 
 	mu    sync.RWMutex
-	cache map[string]entry // guarded by mu
+	cache map[string]entry  // guarded by mu
+	urls  map[string]urlRef // guarded by mu: function URLs by lambda.FunctionURLID
 }
 
 // Open loads every function from kv and starts watching it. Run must be called to keep the cache current.
@@ -123,7 +126,7 @@ func Open(ctx context.Context, kv jetstream.KeyValue) (*Registry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("registry: watch: %w", err)
 	}
-	r := &Registry{kv: kv, w: w, cache: map[string]entry{}}
+	r := &Registry{kv: kv, w: w, cache: map[string]entry{}, urls: map[string]urlRef{}}
 	for u := range w.Updates() {
 		if u == nil { // initial values delivered
 			return r, nil
@@ -165,10 +168,12 @@ func (r *Registry) apply(u jetstream.KeyValueEntry) {
 func (r *Registry) store(name string, rev uint64, fn *Function) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if cur, ok := r.cache[name]; ok && cur.rev >= rev {
+	cur, ok := r.cache[name]
+	if ok && cur.rev >= rev {
 		return
 	}
 	r.cache[name] = entry{rev: rev, fn: fn}
+	r.indexURLs(cur.fn, fn)
 }
 
 // Get returns the function named name. The result must not be modified.
@@ -262,9 +267,12 @@ func (r *Registry) Delete(ctx context.Context, name string) error {
 		return fmt.Errorf("registry: delete %s: %w", name, err)
 	}
 	// The watch delivers the delete marker with its real revision later; until then
-	// a tombstone just past the last known revision hides the function.
+	// a tombstone at the last known revision hides the function. (Not one past it:
+	// if the watch has already applied the delete marker, that is the revision a
+	// Create right after this Delete gets, and the Create would be ignored.)
 	r.mu.Lock()
-	r.cache[name] = entry{rev: r.cache[name].rev + 1}
+	r.indexURLs(r.cache[name].fn, nil)
+	r.cache[name] = entry{rev: r.cache[name].rev}
 	r.mu.Unlock()
 	return nil
 }

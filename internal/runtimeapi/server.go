@@ -17,7 +17,6 @@ package runtimeapi
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -42,6 +41,9 @@ type Invocation struct {
 	CognitoIdentity []byte // JSON, or nil
 	ContentType     string
 	Payload         []byte
+	// Stream, when set, receives the response body as the runtime sends it
+	// (see stream.go); when nil the response is buffered into Result.Payload.
+	Stream StreamWriter
 }
 
 // Result is the runtime's answer to one invocation.
@@ -51,6 +53,9 @@ type Result struct {
 	// ErrorType is set when the runtime reported an error (posted to /error, sent
 	// an error trailer, or overran the response size); Payload then holds the error JSON.
 	ErrorType string
+	// Streamed reports that body bytes went to Invocation.Stream (Begin was
+	// called); Payload then holds nothing but an error's JSON.
+	Streamed bool
 }
 
 // ErrClosed is returned by Invoke when the Server was closed (the process is
@@ -74,6 +79,9 @@ const (
 type call struct {
 	inv  *Invocation
 	done chan Result // buffered 1; receives exactly one Result
+
+	smu       sync.Mutex // serialises writes to inv.Stream with abandon
+	abandoned bool       // guarded by smu: Invoke returned; inv.Stream must not be used
 }
 
 // Server is the Runtime API of one environment.
@@ -90,6 +98,10 @@ type Server struct {
 
 	mu  sync.Mutex
 	cur *call // guarded by mu: handed to the runtime, not yet answered
+
+	// MaxStreamed bounds a streamed response; zero means lambda.MaxStreamedResponse.
+	// Set it before the first Invoke.
+	MaxStreamed int64
 }
 
 // Start listens on a free loopback port and serves until Close.
@@ -149,6 +161,7 @@ func (s *Server) Invoke(ctx context.Context, inv *Invocation) (Result, error) {
 	case r := <-c.done:
 		return r, nil
 	case <-ctx.Done():
+		c.abandon()
 		return Result{}, ctx.Err()
 	case <-s.closed:
 		// The answer may have arrived just before the close.
@@ -156,6 +169,7 @@ func (s *Server) Invoke(ctx context.Context, inv *Invocation) (Result, error) {
 		case r := <-c.done:
 			return r, nil
 		default:
+			c.abandon()
 			return Result{}, ErrClosed
 		}
 	}
@@ -219,10 +233,16 @@ func (s *Server) take(id string) *call {
 	return c
 }
 
-func (s *Server) current(id string) bool {
+func (s *Server) current(id string) bool { return s.peek(id) != nil }
+
+// peek returns the current call if its request id is id, leaving it current.
+func (s *Server) peek(id string) *call {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.cur != nil && s.cur.inv.RequestID == id
+	if s.cur == nil || s.cur.inv.RequestID != id {
+		return nil
+	}
+	return s.cur
 }
 
 func (s *Server) handleResponse(w http.ResponseWriter, r *http.Request) {
@@ -231,8 +251,13 @@ func (s *Server) handleResponse(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "InvalidFunctionResponseMode", "Invalid function response mode: "+mode)
 		return
 	}
-	if !s.current(id) {
+	c := s.peek(id)
+	if c == nil {
 		writeError(w, http.StatusBadRequest, "InvalidRequestID", "Invalid request ID: "+id)
+		return
+	}
+	if c.inv.Stream != nil {
+		s.streamResponse(w, r, c)
 		return
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, lambda.MaxResponsePayload+1))
@@ -252,13 +277,8 @@ func (s *Server) handleResponse(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res := Result{Payload: body, ContentType: r.Header.Get("Content-Type")}
-	if et := r.Trailer.Get(headerErrorType); et != "" {
-		res = Result{ErrorType: et, ContentType: "application/json"}
-		if b, err := base64.StdEncoding.DecodeString(r.Trailer.Get(headerErrorBody)); err == nil && json.Valid(b) {
-			res.Payload = b
-		} else {
-			res.Payload = errorJSON(et, "The function's response stream ended with an error")
-		}
+	if et, ok := trailerError(r); ok {
+		res = et
 	}
 	if c := s.take(id); c != nil {
 		c.done <- res

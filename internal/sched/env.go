@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nimbus-dev/nimbus/internal/debugger"
 	"github.com/nimbus-dev/nimbus/internal/lambda"
 	"github.com/nimbus-dev/nimbus/internal/runtimeapi"
 	"github.com/nimbus-dev/nimbus/internal/sandbox"
@@ -41,6 +42,8 @@ type env struct {
 	until     time.Time     // keep-alive deadline while idle; guarded by the pool's mu
 	// provisioned environments were initialised ahead of demand and are never reaped.
 	provisioned bool
+	// debug environments run under a debugger: no timeouts (debug.go).
+	debug bool
 
 	mu    sync.Mutex
 	lines []byte // guarded by mu: output not yet attributed to an invocation
@@ -103,6 +106,11 @@ func (e *initError) Error() string { return "init failed: " + e.out.Result.Error
 // first /next). An init failure is returned as *initError with the outcome to
 // report for the invocation that caused the cold start (requestID).
 func (s *Scheduler) start(ctx context.Context, cfg *lambda.Config, requestID string, provisioned bool) (*env, error) {
+	return s.launch(ctx, cfg, requestID, provisioned, nil)
+}
+
+// launch is start, under debugger dbg when it is not nil (debug.go).
+func (s *Scheduler) launch(ctx context.Context, cfg *lambda.Config, requestID string, provisioned bool, dbg *debugger.Session) (*env, error) {
 	t0 := time.Now()
 	codeDir, err := s.code.Dir(ctx, cfg.CodeSha256)
 	if err != nil {
@@ -114,6 +122,9 @@ func (s *Scheduler) start(ctx context.Context, cfg *lambda.Config, requestID str
 	if err != nil {
 		return nil, err
 	}
+	if dbg != nil {
+		cmd = dbg.Command(cmd)
+	}
 	rapi, err := runtimeapi.Start()
 	if err != nil {
 		return nil, err
@@ -123,13 +134,19 @@ func (s *Scheduler) start(ctx context.Context, cfg *lambda.Config, requestID str
 		cfg:         cfg,
 		rapi:        rapi,
 		provisioned: provisioned,
+		debug:       dbg != nil,
 	}
 	e.logStream = t0.UTC().Format("2006/01/02") + "/[" + cfg.Version + "]" + e.id
+	vars, err := s.resolveEnv(ctx, cfg)
+	if err != nil {
+		rapi.Close()
+		return nil, s.secretFailed(e, t0, requestID, err)
+	}
 	proc, err := s.launcher.Start(sandbox.Spec{
 		ID:          e.id,
 		Path:        cmd.Path,
 		Args:        cmd.Args,
-		Env:         s.environ(cfg, cmd, taskRoot, rapi.Addr(), e.logStream, provisioned),
+		Env:         s.environ(cfg, vars, cmd, taskRoot, rapi.Addr(), e.logStream, provisioned),
 		Dir:         taskRoot,
 		CodeDir:     codeDir,
 		MemoryMB:    cfg.MemorySize,
@@ -145,11 +162,14 @@ func (s *Scheduler) start(ctx context.Context, cfg *lambda.Config, requestID str
 		return nil, err
 	}
 	e.proc = proc
+	if dbg != nil {
+		go dbg.Supervise(proc.Done(), proc.Kill)
+	}
 	go func() {
 		<-proc.Done()
 		rapi.Close()
 	}()
-	timer := time.NewTimer(lambda.InitTimeout)
+	timer := time.NewTimer(initTimeout(dbg))
 	defer timer.Stop()
 	select {
 	case <-rapi.Ready():
@@ -204,7 +224,7 @@ func (s *Scheduler) invoke(ctx context.Context, e *env, inv *runtimeapi.Invocati
 	id := inv.RequestID
 	at := e.mark()
 	start := time.Now()
-	ictx, cancel := context.WithDeadline(ctx, inv.Deadline)
+	ictx, cancel := e.invocationContext(ctx, inv.Deadline)
 	res, err := e.rapi.Invoke(ictx, inv)
 	cancel()
 	d := time.Since(start)
@@ -259,7 +279,7 @@ func orUnknown(s string) string {
 
 // environ builds the bootstrap's environment: the customer's variables, then
 // what Lambda reserves (which customers cannot override).
-func (s *Scheduler) environ(cfg *lambda.Config, cmd runtimesCommand, taskRoot, rapiAddr, logStream string, provisioned bool) []string {
+func (s *Scheduler) environ(cfg *lambda.Config, customer map[string]string, cmd runtimesCommand, taskRoot, rapiAddr, logStream string, provisioned bool) []string {
 	initType := "on-demand"
 	if provisioned {
 		initType = "provisioned-concurrency"
@@ -270,7 +290,7 @@ func (s *Scheduler) environ(cfg *lambda.Config, cmd runtimesCommand, taskRoot, r
 		"LD_LIBRARY_PATH": "/lib64:/usr/lib64:" + taskRoot + ":" + taskRoot + "/lib:/opt/lib",
 		"TZ":              ":UTC",
 	}
-	for k, v := range cfg.EnvVars() {
+	for k, v := range customer {
 		vars[k] = v
 	}
 	reserved := map[string]string{

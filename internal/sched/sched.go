@@ -17,6 +17,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nimbus-dev/nimbus/internal/artifact"
@@ -43,6 +44,11 @@ type Config struct {
 	// ScaleUpRate is how many new environments a function may start per 10 s
 	// (refilled continuously, not accumulating beyond it); zero means 1000, as Lambda.
 	ScaleUpRate int
+	// Secrets resolves the secret references ({{resolve:secretsmanager:…}})
+	// in an environment variable's value when an environment starts; a
+	// *lambda.Error fails the start with its Code as the errorType. Nil
+	// leaves values as they are.
+	Secrets func(ctx context.Context, value string) (string, error)
 }
 
 type runtimesCommand = runtimes.Command
@@ -61,6 +67,8 @@ type Scheduler struct {
 	buckets map[string]*bucket // guarded by mu: scale-up tokens per function
 	stops   sync.WaitGroup     // environments being stopped
 	starts  sync.WaitGroup     // environments being pre-warmed
+
+	debug atomic.Pointer[map[string]*debugSlot] // debug sessions by function, copied on write under mu (debug.go)
 }
 
 // bucket is a token bucket of new environments.
@@ -125,6 +133,9 @@ func New(cfg Config, log *slog.Logger, l *sandbox.Launcher, rt *runtimes.Catalog
 // any function error; the error result is for platform failures only (code
 // missing, no process could be started).
 func (s *Scheduler) Invoke(ctx context.Context, cfg *lambda.Config, inv *runtimeapi.Invocation, provisioned bool) (Outcome, error) {
+	if d := s.debugSlot(cfg.FunctionName); d != nil {
+		return s.invokeDebug(ctx, d, cfg, inv, provisioned)
+	}
 	p := s.pool(cfg)
 	s.cfg.Policy.Arrived(p.key, time.Now())
 	for {
@@ -318,6 +329,7 @@ func (s *Scheduler) Retire(name string) {
 		}
 	}
 	s.mu.Unlock()
+	s.retireDebugEnv(name)
 	for _, p := range ps {
 		s.cfg.Policy.Forget(p.key)
 	}
@@ -418,6 +430,7 @@ func (s *Scheduler) prewarm(ctx context.Context, p *pool) {
 }
 
 func (s *Scheduler) stopAll() {
+	s.stopDebugging()
 	s.mu.Lock()
 	ps := s.pools
 	s.pools = map[poolKey]*pool{}

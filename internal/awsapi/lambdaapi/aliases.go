@@ -151,6 +151,7 @@ func (a *API) deleteAlias(r *http.Request) (int, any, error) {
 	_, err = a.reg.Update(r.Context(), fn.Latest.FunctionName, func(f *registry.Function) error {
 		delete(f.Aliases, aliasName)
 		delete(f.Provisioned, aliasName)
+		delete(f.URLs, aliasName) // an alias's function URL goes with it
 		return nil
 	})
 	if err != nil {

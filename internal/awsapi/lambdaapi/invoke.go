@@ -12,29 +12,11 @@ import (
 )
 
 func (a *API) invokeHandler(w http.ResponseWriter, r *http.Request) {
-	payload, err := io.ReadAll(io.LimitReader(r.Body, lambda.MaxSyncPayload+1))
-	if err != nil {
-		awsapi.WriteError(w, a.log, lambda.InvalidRequestContent("The request body could not be read"))
+	payload, tail, ok := a.readInvokeRequest(w, r)
+	if !ok {
 		return
 	}
-	if len(payload) > lambda.MaxSyncPayload {
-		awsapi.WriteError(w, a.log, lambda.RequestTooLarge("Request must be smaller than %d bytes for the InvokeFunction operation", lambda.MaxSyncPayload))
-		return
-	}
-	logType := r.Header.Get("X-Amz-Log-Type")
-	if logType != "" && logType != "None" && logType != "Tail" {
-		awsapi.WriteError(w, a.log, lambda.InvalidParameter("1 validation error detected: Value '%s' at 'logType' failed to satisfy constraint: Member must satisfy enum value set: [Tail, None]", logType))
-		return
-	}
-	resp, err := a.invoke.Invoke(r.Context(), invoke.Request{
-		FunctionName:  r.PathValue("name"),
-		Qualifier:     r.URL.Query().Get("Qualifier"),
-		Type:          lambda.InvocationType(r.Header.Get("X-Amz-Invocation-Type")),
-		Payload:       payload,
-		ContentType:   r.Header.Get("Content-Type"),
-		ClientContext: r.Header.Get("X-Amz-Client-Context"),
-		Tail:          logType == "Tail",
-	})
+	resp, err := a.invoke.Invoke(r.Context(), invokeRequest(r, payload, tail))
 	if err != nil {
 		awsapi.WriteError(w, a.log, err)
 		return

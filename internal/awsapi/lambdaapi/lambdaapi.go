@@ -43,6 +43,8 @@ type API struct {
 	limiter  *concurrency.Limiter
 	limits   Limits
 	esm      *esm.Service // nil until SetEventSources
+	// gatewayPort is the port function URLs name (SetGatewayAddr).
+	gatewayPort string
 }
 
 // Limits configures account-level validation.
@@ -104,6 +106,13 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+fns+"/{name}/aliases/{alias}", a.handle(a.getAlias))
 	mux.HandleFunc("PUT "+fns+"/{name}/aliases/{alias}", a.handle(a.updateAlias))
 	mux.HandleFunc("DELETE "+fns+"/{name}/aliases/{alias}", a.handle(a.deleteAlias))
+	const urls = "/2021-10-31/functions/{name}"
+	mux.HandleFunc("POST "+urls+"/url", a.handle(a.createFunctionURL))
+	mux.HandleFunc("GET "+urls+"/url", a.handle(a.getFunctionURL))
+	mux.HandleFunc("PUT "+urls+"/url", a.handle(a.updateFunctionURL))
+	mux.HandleFunc("DELETE "+urls+"/url", a.handle(a.deleteFunctionURL))
+	mux.HandleFunc("GET "+urls+"/urls", a.handle(a.listFunctionURLs))
+	mux.HandleFunc("POST /2021-11-15/functions/{name}/response-streaming-invocations", a.invokeStreamHandler)
 }
 
 // op is a JSON operation: it returns the status and the value to encode, or an error.

@@ -37,8 +37,8 @@ const MaxUnzipped = 250 << 20
 // modTime is every entry's modification time (the zip epoch).
 var modTime = time.Date(1980, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// skipped are names never packaged.
-var skipped = map[string]bool{".git": true, "__pycache__": true, ".aws-sam": true, ".DS_Store": true}
+// skipped are names never packaged (.nimbus: `nimbus dev`'s data directory).
+var skipped = map[string]bool{".git": true, "__pycache__": true, ".aws-sam": true, ".DS_Store": true, ".nimbus": true}
 
 // Error is a failed build; Output is what the compiler said.
 type Error struct {
@@ -56,11 +56,23 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
+// Options change how a package is built.
+type Options struct {
+	// Debug builds Go code for a debugger: optimisations and inlining off
+	// (-gcflags=all=-N -l). Other kinds are unaffected.
+	Debug bool
+}
+
 // Build returns the deployment package of a function.
 func Build(ctx context.Context, b template.Build) ([]byte, error) {
+	return BuildWith(ctx, b, Options{})
+}
+
+// BuildWith is Build with options.
+func BuildWith(ctx context.Context, b template.Build, opts Options) ([]byte, error) {
 	switch b.Kind {
 	case template.BuildGo:
-		return goBuild(ctx, b)
+		return goBuild(ctx, b, opts)
 	case template.BuildNode, template.BuildPython, template.BuildPrebuilt:
 		zb, err := zipDir(b.Dir)
 		if err != nil {
@@ -99,7 +111,7 @@ func CodeSHA256(zipped []byte) string {
 // maxOutput bounds the compiler output kept in an Error.
 const maxOutput = 16 << 10
 
-func goBuild(ctx context.Context, b template.Build) ([]byte, error) {
+func goBuild(ctx context.Context, b template.Build, opts Options) ([]byte, error) {
 	arch := b.Arch
 	if arch == "" {
 		arch = "amd64"
@@ -112,7 +124,11 @@ func goBuild(ctx context.Context, b template.Build) ([]byte, error) {
 	out := filepath.Join(tmp, "bootstrap")
 	// -buildvcs=false: VCS stamps change with unrelated commits, and so
 	// would the package's hash.
-	cmd := exec.CommandContext(ctx, "go", "build", "-tags", "lambda.norpc", "-buildvcs=false", "-o", out, ".")
+	args := []string{"build", "-tags", "lambda.norpc", "-buildvcs=false", "-o", out}
+	if opts.Debug {
+		args = append(args, "-gcflags=all=-N -l")
+	}
+	cmd := exec.CommandContext(ctx, "go", append(args, ".")...)
 	cmd.Dir = b.Dir
 	// The toolchain needs the user's environment (PATH, HOME, GOPATH,
 	// GOCACHE, GOFLAGS, proxies); only the target is ours.
