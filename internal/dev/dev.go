@@ -281,7 +281,7 @@ func (l *loop) summary(res *deploy.Result, took time.Duration, first bool) {
 	}
 	for i := range res.Plan.Resources {
 		if f := res.Plan.Resources[i].Function; f != nil {
-			fmt.Fprintf(tw, "  %s\t%s\t\n", res.Plan.Resources[i].LogicalID, f.ARN)
+			fmt.Fprintf(tw, "  %s\t%s\n", res.Plan.Resources[i].LogicalID, f.ARN)
 		}
 	}
 	tw.Flush()

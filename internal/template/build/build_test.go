@@ -3,6 +3,7 @@ package build
 import (
 	"archive/zip"
 	"bytes"
+	"debug/buildinfo"
 	"errors"
 	"io"
 	"io/fs"
@@ -192,3 +193,37 @@ func TestCodeSHA256(t *testing.T) {
 }
 
 func hostArch() string { return runtime.GOARCH }
+
+func TestBuildGoDebug(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("no go command")
+	}
+	dir, err := filepath.Abs("../../../test/e2e/testdata/gofn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := template.Build{Kind: template.BuildGo, Dir: dir, Arch: "amd64"}
+	gcflags := func(opts Options) string {
+		t.Helper()
+		z, err := BuildWith(t.Context(), b, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := buildinfo.Read(bytes.NewReader([]byte(unzip(t, z)["bootstrap"].data)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range info.Settings {
+			if s.Key == "-gcflags" {
+				return s.Value
+			}
+		}
+		return ""
+	}
+	if got := gcflags(Options{Debug: true}); got != "all=-N -l" {
+		t.Errorf("debug build: -gcflags %q, want all=-N -l (optimisations and inlining off)", got)
+	}
+	if got := gcflags(Options{}); got != "" {
+		t.Errorf("normal build: -gcflags %q, want none", got)
+	}
+}
