@@ -56,7 +56,9 @@ import (
 // Run runs the server until ctx ends. It prints the contract's `api:`,
 // `gateway:` and `ready` lines on stdout and logs on stderr.
 func Run(ctx context.Context, cfg *config.Server, stdout, stderr io.Writer) error {
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level(cfg.LogLevel)}))
+	logOut := newLogWriter(stderr)
+	defer logOut.Close()
+	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level(cfg.LogLevel)}))
 	if err := checkExposure(cfg); err != nil {
 		return err
 	}
