@@ -70,7 +70,13 @@ func registerDebug(mux *http.ServeMux, log *slog.Logger, reg *registry.Registry,
 			awsapi.WriteError(w, log, err)
 			return
 		}
-		sch.StartDebug(cfg, sess)
+		sch.StartDebug(sess, func() (*lambda.Config, bool) {
+			fn, ok := reg.Get(sess.Function)
+			if !ok {
+				return nil, false
+			}
+			return &fn.Latest, true
+		})
 		log.Info("debugging", "function", sess.Function, "debugger", sess.Debugger, "addr", "127.0.0.1:"+strconv.Itoa(sess.Port))
 		awsapi.WriteJSON(w, http.StatusOK, sess)
 	})

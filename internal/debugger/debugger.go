@@ -161,7 +161,10 @@ func (s *Session) Command(cmd runtimes.Command) runtimes.Command {
 	case Inspector:
 		out.Args = beforeScript(cmd.Args, "--inspect="+addr)
 	case Debugpy:
-		out.Args = beforeScript(cmd.Args, "-m", "debugpy", "--listen", addr)
+		// -S (no site module at start; the bootstrap adds site-packages
+		// later) would hide debugpy from -m.
+		args := slices.DeleteFunc(slices.Clone(cmd.Args), func(a string) bool { return a == "-S" })
+		out.Args = beforeScript(args, "-m", "debugpy", "--listen", addr)
 	}
 	return out
 }

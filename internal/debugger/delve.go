@@ -22,6 +22,9 @@ var errNoDelve = lambda.InvalidParameter("Delve (dlv) is not installed on the ni
 // a copy in HostDir, replaced atomically when the host's dlv is newer. It
 // returns the copy's path as environments see it.
 func (d *Debuggers) placeDelve(ctx context.Context) (string, error) {
+	if err := checkPtrace(); err != nil {
+		return "", err
+	}
 	src, err := findDelve(ctx)
 	if err != nil {
 		return "", err
@@ -101,4 +104,19 @@ func copyFile(src, dst string) error {
 	}
 	_, err = io.Copy(out, in)
 	return errors.Join(err, out.Close())
+}
+
+// checkPtrace refuses hosts where Delve, an unprivileged process tracing its
+// own child, cannot work: Yama's ptrace_scope 2 (admin only) or 3 (none).
+// Environments get no capability to get round it.
+func checkPtrace() error {
+	b, err := os.ReadFile("/proc/sys/kernel/yama/ptrace_scope")
+	if err != nil {
+		return nil // no Yama: ordinary same-user rules, which Delve meets
+	}
+	if scope := strings.TrimSpace(string(b)); scope != "0" && scope != "1" {
+		return lambda.InvalidParameter("This host's kernel.yama.ptrace_scope is %s, which forbids the environment's unprivileged user to trace its own child: "+
+			"Delve cannot run. Set it to 1 (sysctl -w kernel.yama.ptrace_scope=1) to debug Go functions.", scope)
+	}
+	return nil
 }

@@ -11,7 +11,7 @@ import (
 func instructions(s *Session, taskRoot string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Function %s (%s) runs under %s on 127.0.0.1:%d, one environment at a time; "+
-		"its invocation and init timeouts are suspended while debugging (the deadline the function sees stays its configured timeout).\n\n",
+		"its init and invocation timeouts are suspended while debugging (the deadline the function sees is 15 minutes after the invocation starts).\n\n",
 		s.Function, s.Runtime, s.Debugger, s.Port)
 	switch s.Debugger {
 	case Delve:
@@ -21,8 +21,8 @@ func instructions(s *Session, taskRoot string) string {
 	case Debugpy:
 		writeDebugpy(&b, s, taskRoot)
 	}
-	b.WriteString("\nThe debugger's process is the function's environment: it starts at the first invocation " +
-		"(or at once for $LATEST) and restarts after a code or configuration change, so attach again then.\n" +
+	b.WriteString("\nThe debugger's process is the function's environment: it starts now, again after every code " +
+		"or configuration change, and at the next invocation after the program exits; attach again then.\n" +
 		"Stop debugging: DELETE /nimbus/v1/functions/" + s.Function + "/debug (or end `nimbus dev --debug`).\n")
 	return b.String()
 }

@@ -18,33 +18,43 @@ import (
 // under the session's debugger; concurrent invocations queue for it, in no
 // particular order, for as long as their callers wait (admission has already
 // counted them). That environment has no init timeout and no invocation
-// timeout (a program paused at a breakpoint must not be killed); the deadline
-// the function reads (Lambda-Runtime-Deadline-Ms) stays its configured
-// timeout. It stays warm until the session ends, the function's code or
-// configuration changes (Retire), or an invocation needs another version.
-// Sessions live in memory only: a restarted server has none.
+// timeout (a program paused at a breakpoint must not be killed), and the
+// deadline the function reads (Lambda-Runtime-Deadline-Ms) is debugDeadline
+// from the invocation's start whatever its configured timeout: aws-lambda-go
+// derives the handler's context from it, and a context that expired while
+// the developer was paused would break the code being debugged. It stays
+// warm until the session ends, the program exits, an invocation needs another
+// version, or the function's code or configuration changes (Retire), after
+// which the new $LATEST environment starts at once. Sessions live in memory
+// only: a restarted server has none.
 
 // debugSlot is one function's debug session.
 type debugSlot struct {
-	sess  *debugger.Session
-	turn  chan struct{} // holds a token while an invocation (or the first start) uses the slot
-	ended chan struct{} // closed when the session ends
+	sess   *debugger.Session
+	latest func() (*lambda.Config, bool) // the function's $LATEST now
+	turn   chan struct{}                 // holds a token while an invocation (or a pre-start) uses the slot
+	ended  chan struct{}                 // closed when the session ends
 
 	mu   sync.Mutex
 	env  *env // guarded by mu: the session's environment, or nil
 	over bool // guarded by mu: the session has ended
 }
 
-// StartDebug starts function latest.FunctionName's debug session sess,
-// replacing any earlier one (whose environment is stopped first, so its port
-// is free again) and retiring the function's environments. It starts the
-// environment of latest ($LATEST) in the background, so a developer can
-// attach before the first invocation.
-func (s *Scheduler) StartDebug(latest *lambda.Config, sess *debugger.Session) {
-	d := &debugSlot{sess: sess, turn: make(chan struct{}, 1), ended: make(chan struct{})}
-	old := s.setDebugSlot(latest.FunctionName, d)
-	old.end()
-	s.Retire(latest.FunctionName)
+// StartDebug starts sess's debug session (sess.Function), replacing any
+// earlier one (whose environment is stopped first, so its port is free
+// again) and retiring the function's environments. latest returns the
+// function's $LATEST configuration as it is now (false once the function is
+// gone): its environment is started in the background, now and again after
+// every code or configuration change (Retire), so that a developer can
+// attach, or re-attach, before the next invocation.
+func (s *Scheduler) StartDebug(sess *debugger.Session, latest func() (*lambda.Config, bool)) {
+	d := &debugSlot{sess: sess, latest: latest, turn: make(chan struct{}, 1), ended: make(chan struct{})}
+	s.setDebugSlot(sess.Function, d).end()
+	s.Retire(sess.Function) // which starts d's environment
+}
+
+// prestart starts d's $LATEST environment in the background unless it runs.
+func (s *Scheduler) prestart(d *debugSlot) {
 	s.starts.Go(func() {
 		select {
 		case d.turn <- struct{}{}:
@@ -52,10 +62,12 @@ func (s *Scheduler) StartDebug(latest *lambda.Config, sess *debugger.Session) {
 			return
 		}
 		defer func() { <-d.turn }()
-		if d.current(latest) == nil {
-			if _, err := s.startDebug(context.Background(), d, latest, lambda.NewRequestID()); err != nil && !errors.Is(err, errSessionEnded) {
-				s.log.Warn("debug environment did not start", "function", latest.FunctionName, "err", err)
-			}
+		cfg, ok := d.latest()
+		if !ok || d.current(cfg) != nil {
+			return
+		}
+		if _, err := s.startDebug(context.Background(), d, cfg, lambda.NewRequestID()); err != nil && !errors.Is(err, errSessionEnded) {
+			s.log.Warn("debug environment did not start", "function", cfg.FunctionName, "err", err)
 		}
 	})
 }
@@ -129,8 +141,9 @@ func (s *Scheduler) stopDebugging() {
 	}
 }
 
-// retireDebugEnv stops function name's idle debug environment (its code or
-// configuration changed); a busy one is replaced by the next invocation.
+// retireDebugEnv replaces function name's debug environment after a change
+// of its code or configuration: an idle one stops now, a busy one when its
+// invocation ends, and the new $LATEST environment starts.
 func (s *Scheduler) retireDebugEnv(name string) {
 	d := s.debugSlot(name)
 	if d == nil {
@@ -148,9 +161,14 @@ func (s *Scheduler) retireDebugEnv(name string) {
 		<-d.turn
 	default:
 	}
+	s.prestart(d)
 }
 
 var errSessionEnded = errors.New("debug session ended")
+
+// debugDeadline is the time to its deadline a function under a debugger is
+// given: Lambda's longest timeout.
+const debugDeadline = 15 * time.Minute
 
 // invokeDebug runs inv in d's environment, waiting for its turn. If the
 // session ends meanwhile, inv runs as if there had been none.
@@ -162,6 +180,10 @@ func (s *Scheduler) invokeDebug(ctx context.Context, d *debugSlot, cfg *lambda.C
 	case <-ctx.Done():
 		return Outcome{}, ctx.Err()
 	}
+	orig := inv // what runs without the debugger if the session ends
+	dinv := *inv
+	dinv.Deadline = time.Now().Add(debugDeadline)
+	inv = &dinv
 	for {
 		e := d.current(cfg)
 		cold := e == nil
@@ -175,7 +197,7 @@ func (s *Scheduler) invokeDebug(ctx context.Context, d *debugSlot, cfg *lambda.C
 			if err != nil {
 				<-d.turn
 				if errors.Is(err, errSessionEnded) {
-					return s.Invoke(ctx, cfg, inv, provisioned)
+					return s.Invoke(ctx, cfg, orig, provisioned)
 				}
 				return Outcome{}, err
 			}
@@ -214,9 +236,25 @@ func (s *Scheduler) startDebug(ctx context.Context, d *debugSlot, cfg *lambda.Co
 	if !d.sess.Serves(cfg.Runtime) {
 		return nil, lambda.Conflict("Function %s now has runtime %s, but its debug session is for %s: enable debugging again", cfg.FunctionName, cfg.Runtime, d.sess.Runtime)
 	}
+	// A session that ends while its environment initialises (maybe paused
+	// at a breakpoint in init code, with no init timeout) kills it.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-d.ended:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	e, err := s.launch(ctx, cfg, requestID, false, d.sess)
 	if err != nil {
-		return nil, err
+		select {
+		case <-d.ended:
+			return nil, errSessionEnded
+		default:
+			return nil, err
+		}
 	}
 	d.mu.Lock()
 	if d.over {
@@ -263,6 +301,16 @@ func initTimeout(dbg *debugger.Session) time.Duration {
 		return math.MaxInt64
 	}
 	return lambda.InitTimeout
+}
+
+// debugAbort is closed when an environment starting under debugger dbg
+// must be abandoned (startDebug cancels ctx when the session ends); nil,
+// which never fires, for other environments.
+func debugAbort(ctx context.Context, dbg *debugger.Session) <-chan struct{} {
+	if dbg == nil {
+		return nil
+	}
+	return ctx.Done()
 }
 
 // invocationContext bounds one invocation in e: by its deadline, or only by

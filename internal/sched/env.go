@@ -186,6 +186,9 @@ func (s *Scheduler) launch(ctx context.Context, cfg *lambda.Config, requestID st
 		default:
 		}
 		return nil, s.initFailed(e, t0, requestID, exitResult(requestID, proc.ExitReason()))
+	case <-debugAbort(ctx, dbg):
+		kill(e)
+		return nil, errSessionEnded
 	case <-timer.C:
 		proc.Kill()
 		<-proc.Done()

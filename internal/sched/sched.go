@@ -10,6 +10,10 @@
 // (concurrency limits, throttling) is the caller's business; the scheduler runs
 // whatever it is given. Pools are guarded each by its own mutex; no lock is held
 // while an environment starts or runs.
+//
+// A function being debugged (StartDebug, debug.go) bypasses its pools: its
+// invocations take turns in one environment started under a debugger, with
+// no init or invocation timeout.
 package sched
 
 import (

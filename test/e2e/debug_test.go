@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -115,13 +116,14 @@ func TestDebugNode(t *testing.T) {
 	s := debugServer(t)
 	c := s.client()
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "index.js"), []byte(`
+	code := `
 const envID = Math.random().toString(36).slice(2);
 exports.handler = async (event) => {
   await new Promise((resolve) => setTimeout(resolve, event.sleepMs || 0));
   return { slept: event.sleepMs || 0, env: envID, execArgv: process.execArgv };
 };
-`), 0o644)
+`
+	os.WriteFile(filepath.Join(dir, "index.js"), []byte(code), 0o644)
 	zip, err := zipDir(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -174,6 +176,31 @@ exports.handler = async (event) => {
 		t.Fatalf("invocations under the debugger ran in environments %v and %v, want one", envs, out["env"])
 	}
 
+	// A code change restarts the environment at once (the IDE re-attaches
+	// before the next request): a new inspector target appears by itself.
+	os.WriteFile(filepath.Join(dir, "index.js"), []byte(code+"\n// changed\n"), 0o644)
+	zip2, err := zipDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.UpdateFunctionCode(t.Context(), &awslambda.UpdateFunctionCodeInput{FunctionName: aws.String("dbgnode"), ZipFile: zip2}); err != nil {
+		t.Fatal(err)
+	}
+	first := targets[0]["id"]
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if ts, err := listInspector(port); err == nil && len(ts) > 0 && ts[0]["id"] != first {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no new inspector target within 30 s of UpdateFunctionCode")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if out, fnErr, _ := invokeJSON(t, c, "dbgnode", map[string]any{}); fnErr != "" || out["env"] == envs[0] {
+		t.Fatalf("invoke after the code change: %s %v, want a new environment", fnErr, out)
+	}
+
 	stopDebug(t, s, "dbgnode")
 	if _, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port)); err == nil {
 		t.Fatalf("the inspector port %d still answers after DELETE", port)
@@ -184,18 +211,95 @@ exports.handler = async (event) => {
 	}
 }
 
+// TestDebugSlowInit: under a debugger the init limit (10 s) is suspended;
+// DELETE while an environment initialises abandons it, and the waiting
+// invocation runs in an ordinary environment (where the limit applies).
+func TestDebugSlowInit(t *testing.T) {
+	s := debugServer(t)
+	c := s.client()
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "index.mjs"), []byte(`
+const ms = Number(process.env.INIT_MS);
+await new Promise((resolve) => setTimeout(resolve, ms));
+export const handler = async () => ({ initMs: ms });
+`), 0o644)
+	zip, err := zipDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	createFunction(t, c, "dbginit", types.RuntimeNodejs20x, "index.handler", zip, withTimeout(3), func(in *awslambda.CreateFunctionInput) {
+		in.Environment = &types.Environment{Variables: map[string]string{"INIT_MS": "11000"}}
+	})
+	startDebug(t, s, "dbginit", freePort(t), "node-inspector")
+	out, fnErr, logs := invokeJSON(t, c, "dbginit", map[string]any{})
+	if fnErr != "" || out["initMs"] != 11000.0 {
+		t.Fatalf("invoke with an 11 s init under the debugger: %s %v\n%s", fnErr, out, logs)
+	}
+
+	// An init that never ends: the invocation waits until DELETE, then runs
+	// without the debugger and meets the init limit.
+	if _, err := c.UpdateFunctionConfiguration(t.Context(), &awslambda.UpdateFunctionConfigurationInput{FunctionName: aws.String("dbginit"),
+		Environment: &types.Environment{Variables: map[string]string{"INIT_MS": "3600000"}}}); err != nil {
+		t.Fatal(err)
+	}
+	awslambda.NewFunctionUpdatedV2Waiter(c).Wait(t.Context(), &awslambda.GetFunctionInput{FunctionName: aws.String("dbginit")}, time.Minute)
+	done := make(chan map[string]any, 1)
+	go func() {
+		out, _, _ := invokeJSON(t, c, "dbginit", map[string]any{})
+		done <- out
+	}()
+	targets := waitInspector(t, s, done)
+	if len(targets) == 0 {
+		t.Fatal("no inspector target while the environment initialises")
+	}
+	stopDebug(t, s, "dbginit")
+	if out := <-done; out["errorType"] != "Sandbox.Timedout" || !strings.Contains(fmt.Sprint(out["errorMessage"]), "Init timed out") {
+		t.Fatalf("invoke abandoned by DELETE during init: %v, want the ordinary init timeout", out)
+	}
+}
+
+// waitInspector waits until the session's inspector of the dbginit function
+// lists a target (its environment has started), failing if done answers first.
+func waitInspector(t *testing.T, s *server, done chan map[string]any) []map[string]any {
+	t.Helper()
+	_, b := debugAPI(t, s, "GET", "dbginit", "")
+	var sess debugSession
+	json.Unmarshal(b, &sess)
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case out := <-done:
+			t.Fatalf("the invocation ended during an endless init under the debugger: %v", out)
+		default:
+		}
+		if targets, err := listInspector(sess.Port); err == nil && len(targets) > 0 {
+			return targets
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("the inspector did not answer within 30 s")
+	return nil
+}
+
 func inspectorTargets(t *testing.T, port int) []map[string]any {
 	t.Helper()
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/json/list", port))
+	targets, err := listInspector(port)
 	if err != nil {
 		t.Fatalf("inspector /json/list: %v", err)
 	}
+	return targets
+}
+
+// listInspector returns the targets the Node inspector on port lists.
+func listInspector(port int) ([]map[string]any, error) {
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/json/list", port))
+	if err != nil {
+		return nil, err
+	}
 	defer resp.Body.Close()
 	var targets []map[string]any
-	if err := json.NewDecoder(resp.Body).Decode(&targets); err != nil {
-		t.Fatalf("inspector /json/list: %v", err)
-	}
-	return targets
+	err = json.NewDecoder(resp.Body).Decode(&targets)
+	return targets, err
 }
 
 // findDelve returns the dlv the server will find, or "".
@@ -260,47 +364,58 @@ func TestDebugGo(t *testing.T) {
 	}
 	dlv := jsonrpc.NewClient(conn)
 	defer dlv.Close()
+	// Like an IDE: halt the running program to look at it and set a breakpoint.
+	var halted struct{ State delveState }
+	if err := dlv.Call("RPCServer.Command", map[string]any{"name": "halt"}, &halted); err != nil {
+		t.Fatalf("halt: %v", err)
+	}
 	var pid struct{ Pid int }
-	if err := dlv.Call("RPCServer.ProcessPid", map[string]any{}, &pid); err != nil || pid.Pid <= 0 {
-		t.Fatalf("RPCServer.ProcessPid: %v %v", pid, err)
+	if err := dlv.Call("RPCServer.ProcessPid", map[string]any{}, &pid); err != nil || pid.Pid <= 0 || pid.Pid != halted.State.Pid {
+		t.Fatalf("RPCServer.ProcessPid: %v %v (halted: %+v)", pid, err, halted.State)
+	}
+	if !strings.HasSuffix(halted.State.TargetCommandLine, "/bootstrap") {
+		t.Fatalf("Delve debugs %q, want the function's bootstrap", halted.State.TargetCommandLine)
 	}
 	var fns struct{ Funcs []string }
 	if err := dlv.Call("RPCServer.ListFunctions", map[string]any{"Filter": "^main\\.handle$"}, &fns); err != nil || len(fns.Funcs) != 1 {
 		t.Fatalf("RPCServer.ListFunctions main.handle: %v %v", fns.Funcs, err)
 	}
-
-	// Stop in the handler for longer than the function's 1 s timeout.
 	var bp struct{ Breakpoint struct{ ID int } }
 	if err := dlv.Call("RPCServer.CreateBreakpoint", map[string]any{"Breakpoint": map[string]any{"functionName": "main.handle"}}, &bp); err != nil {
 		t.Fatalf("RPCServer.CreateBreakpoint: %v", err)
 	}
-	done := make(chan string, 1)
+	var stopped struct{ State delveState }
+	cont := dlv.Go("RPCServer.Command", map[string]any{"name": "continue"}, &stopped, make(chan *rpc.Call, 1))
+
+	// An invocation stops at the breakpoint for longer than the function's 1 s timeout.
+	type result struct {
+		out   map[string]any
+		fnErr string
+	}
+	done := make(chan result, 1)
 	go func() {
 		out, fnErr, _ := invokeJSON(t, c, "dbggo", map[string]any{"action": "print", "text": "after the breakpoint"})
-		done <- fnErr + fmt.Sprint(out)
+		done <- result{out, fnErr}
 	}()
-	var stopped struct{ State delveState }
-	if err := dlv.Call("RPCServer.State", map[string]any{"NonBlocking": false}, &stopped); err != nil {
-		t.Fatalf("RPCServer.State (blocking): %v", err)
+	if call := <-cont.Done; call.Error != nil {
+		t.Fatalf("continue: %v", call.Error)
 	}
 	if th := stopped.State.CurrentThread; th == nil || th.Breakpoint == nil || th.Function == nil || th.Function.Name != "main.handle" {
 		t.Fatalf("Delve stopped at %+v, want the breakpoint in main.handle", stopped.State.CurrentThread)
 	}
-	if st := stopped.State; st.Pid != pid.Pid || st.TargetCommandLine != "/var/task/bootstrap" {
-		t.Fatalf("Delve debugs pid %d %q, want pid %d /var/task/bootstrap (the function's)", st.Pid, st.TargetCommandLine, pid.Pid)
-	}
 	time.Sleep(1500 * time.Millisecond) // paused past the function's timeout
 	select {
 	case r := <-done:
-		t.Fatalf("the invocation ended while paused at a breakpoint: %s", r)
+		t.Fatalf("the invocation ended while paused at a breakpoint: %s %v", r.fnErr, r.out)
 	default:
 	}
 	if err := dlv.Call("RPCServer.ClearBreakpoint", map[string]any{"Id": bp.Breakpoint.ID}, new(json.RawMessage)); err != nil {
 		t.Fatalf("RPCServer.ClearBreakpoint: %v", err)
 	}
 	dlv.Go("RPCServer.Command", map[string]any{"name": "continue"}, new(json.RawMessage), make(chan *rpc.Call, 1))
-	if r := <-done; !strings.HasPrefix(r, "map[") {
-		t.Fatalf("invoke after continuing from the breakpoint: %s", r)
+	// The handler's context outlived the pause: its deadline is not the 1 s timeout.
+	if r := <-done; r.fnErr != "" || r.out["remainingMs"].(float64) < 60_000 {
+		t.Fatalf("invoke after continuing from the breakpoint: %s %v, want success with the debugging deadline", r.fnErr, r.out)
 	}
 
 	// The program exiting ends the environment: the invocation reports it.
@@ -322,8 +437,13 @@ func TestDebugGo(t *testing.T) {
 // TestDebugPython: a python3.11 function under debugpy (skipped when debugpy
 // is not importable by the interpreter the runtime uses).
 func TestDebugPython(t *testing.T) {
-	if err := exec.Command("python3.11", "-c", "import debugpy").Run(); err != nil {
-		t.Skip("debugpy is not importable by python3.11: python3.11 -m pip install debugpy")
+	switch {
+	case exec.Command("python3.11", "-c", "import debugpy").Run() == nil:
+	case exec.Command("/usr/bin/python3.11", "-c", "import debugpy").Run() == nil:
+		// Debian's python3-debugpy: the server runs python3.11 functions on Debian's python.
+		t.Setenv("PATH", "/usr/bin:"+os.Getenv("PATH"))
+	default:
+		t.Skip("debugpy is not importable by python3.11: python3.11 -m pip install debugpy, or apt-get install python3-debugpy")
 	}
 	s := debugServer(t)
 	c := s.client()
@@ -346,14 +466,57 @@ def handler(event, context):
 	if fnErr != "" || out["slept"] != 2000.0 || out["debugpy"] != true {
 		t.Fatalf("invoke under debugpy: %s %v\n%s", fnErr, out, logs)
 	}
-	conn, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port))
-	if err != nil {
-		t.Fatalf("debugpy on %d: %v", port, err)
+	if caps := dapInitialize(t, port); caps["supportsConfigurationDoneRequest"] != true {
+		t.Fatalf("debugpy's initialize answer on %d: %v", port, caps)
 	}
-	conn.Close()
 	stopDebug(t, s, "dbgpy")
 	out, fnErr, _ = invokeJSON(t, c, "dbgpy", map[string]any{"sleepMs": 2000})
 	if fnErr != "Unhandled" {
 		t.Fatalf("invoke after DELETE: %q %v, want a timeout", fnErr, out)
+	}
+}
+
+// dapInitialize sends a Debug Adapter Protocol initialize request to the
+// adapter on port and returns the capabilities it answers with.
+func dapInitialize(t *testing.T, port int) map[string]any {
+	t.Helper()
+	conn, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port))
+	if err != nil {
+		t.Fatalf("debug adapter on %d: %v", port, err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	req := `{"seq":1,"type":"request","command":"initialize","arguments":{"adapterID":"nimbus-test","clientID":"nimbus-test"}}`
+	fmt.Fprintf(conn, "Content-Length: %d\r\n\r\n%s", len(req), req)
+	r := bufio.NewReader(conn)
+	for {
+		var n int
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				t.Fatalf("reading the debug adapter's answer: %v", err)
+			}
+			if line == "\r\n" {
+				break
+			}
+			fmt.Sscanf(line, "Content-Length: %d", &n)
+		}
+		body := make([]byte, n)
+		if _, err := io.ReadFull(r, body); err != nil {
+			t.Fatal(err)
+		}
+		var msg struct {
+			Type    string         `json:"type"`
+			Command string         `json:"command"`
+			Success bool           `json:"success"`
+			Body    map[string]any `json:"body"`
+		}
+		json.Unmarshal(body, &msg)
+		if msg.Type == "response" && msg.Command == "initialize" {
+			if !msg.Success {
+				t.Fatalf("initialize failed: %s", body)
+			}
+			return msg.Body
+		}
 	}
 }
