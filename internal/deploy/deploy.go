@@ -11,7 +11,9 @@
 // the stack's last applied plan from the stack store, and applies
 // template.Diff(previous, plan): creates and updates in the plan's
 // (dependency) order, then deletes, dependents first. It stores the plan it
-// applied and returns a Result with the gateway URLs and ARNs.
+// applied and returns a Result with the gateway URLs, function URLs
+// (urls.go), REST API keys (apikeys.go: their values are made by the deploy
+// and kept in the stack record) and ARNs.
 //
 // Every apply step is an upsert against what the server holds, not against
 // the previous plan: a function that exists is updated (code only when its
@@ -170,6 +172,10 @@ type Result struct {
 	Gateway string
 	// Endpoints are the deployed routes with their URLs.
 	Endpoints []Endpoint
+	// FunctionURLs are the deployed function URLs (urls.go).
+	FunctionURLs []FunctionURL
+	// APIKeys are the REST API keys with their values (apikeys.go).
+	APIKeys []APIKey
 	// Unsupported are the resources not deployed, with why.
 	Unsupported []template.Unsupported
 	// Warnings are the deploy's own (the plan's are in Plan.Warnings):
@@ -217,6 +223,7 @@ func (d *Deployer) Deploy(ctx context.Context, plan *template.Plan, opts Options
 	if prev != nil {
 		prevPlan = prev.Plan
 	}
+	fillAPIKeys(prevPlan, applied)
 	a := &applier{d: d, emit: emit, packages: packages, prev: prevPlan, next: applied, done: map[string]bool{}}
 	changes := template.Diff(prevPlan, applied)
 	res := &Result{Stack: plan.Stack, Plan: applied, Unsupported: applied.Unsupported, Warnings: warnings}
@@ -238,6 +245,8 @@ func (d *Deployer) Deploy(ctx context.Context, plan *template.Plan, opts Options
 	}
 	res.Gateway = info.gatewayURL(d.cfg.Endpoint)
 	res.Endpoints = endpoints(applied, res.Gateway)
+	res.FunctionURLs = functionURLs(applied, res.Gateway)
+	res.APIKeys = apiKeys(applied)
 	res.Shifts = a.shifts
 	res.Elapsed = time.Since(start)
 	return res, nil

@@ -20,10 +20,10 @@ const latest = "$LATEST"
 
 // applyFunction creates or updates a function and everything that goes
 // with it: code, configuration, reserved concurrency, a version and its
-// alias (AutoPublishAlias), the alias's provisioned concurrency, and the
-// event invoke configuration. old is the function's previous definition,
-// or nil. It returns once the function is Active and its provisioned
-// concurrency (if any) READY.
+// alias (AutoPublishAlias), the alias's provisioned concurrency, the event
+// invoke configuration and the function URL (urls.go). old is the
+// function's previous definition, or nil. It returns once the function is
+// Active and its provisioned concurrency (if any) READY.
 func (a *applier) applyFunction(ctx context.Context, old, f *template.Function) error {
 	d := a.d
 	zip := a.packages[f.Name]
@@ -67,6 +67,9 @@ func (a *applier) applyFunction(ctx context.Context, old, f *template.Function) 
 			return err
 		}
 	}
+	if err := d.applyURL(ctx, f); err != nil {
+		return err
+	}
 	if old != nil && old.Name == f.Name {
 		a.cleanupFunction(old, f)
 	}
@@ -98,6 +101,10 @@ func (a *applier) cleanupFunction(old, f *template.Function) {
 	if old.Alias == nil && f.Alias != nil && old.EventInvokeConfig != nil {
 		// The configuration moved from $LATEST to the alias.
 		a.cleanup = append(a.cleanup, func(ctx context.Context) error { return d.deleteEventInvokeConfig(ctx, name, latest) })
+	}
+	if old.URL != nil && old.URLQualifier() != f.URLQualifier() {
+		q := old.URLQualifier()
+		a.cleanup = append(a.cleanup, func(ctx context.Context) error { return d.deleteURL(ctx, name, q) })
 	}
 }
 
@@ -407,7 +414,7 @@ func (d *Deployer) functionLive(ctx context.Context, f *template.Function) (bool
 			return false, describe(err)
 		}
 	}
-	return true, nil
+	return d.urlLive(ctx, f)
 }
 
 func (d *Deployer) deleteFunction(ctx context.Context, name string) error {

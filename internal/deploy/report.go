@@ -22,7 +22,7 @@ type Endpoint struct {
 	// address is unknown): the gateway serves every API's routes at its
 	// root (see package gateway).
 	URL      string
-	Function string // the integration's function, name or name:alias
+	Function string // the integration's function (name or name:alias), or its service type
 	Default  bool   // the API's $default route
 }
 
@@ -32,6 +32,9 @@ func endpoints(plan *template.Plan, base string) []Endpoint {
 	for _, a := range plan.APIs() {
 		for _, rt := range a.Routes {
 			e := Endpoint{APIID: a.ID, Function: rt.Integration.Function}
+			if e.Function == "" {
+				e.Function = rt.Integration.Type // a service integration
+			}
 			if rt.Key == "$default" {
 				e.Method, e.Path, e.Default = "ANY", "/", true
 			} else {
@@ -95,6 +98,26 @@ func (r *Result) WriteSummary(w io.Writer) {
 				}
 			}
 		}
+	}
+	if len(r.FunctionURLs) > 0 {
+		fmt.Fprintln(w, "\nFunction URLs:")
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		for _, u := range r.FunctionURLs {
+			where := u.URL
+			if u.PathURL != "" {
+				where += "  (or " + u.PathURL + ")"
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", u.Function, u.Qualifier, u.AuthType, where)
+		}
+		tw.Flush()
+	}
+	if len(r.APIKeys) > 0 {
+		fmt.Fprintln(w, "\nAPI keys (send one as the x-api-key header):")
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		for _, k := range r.APIKeys {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\n", k.API, k.Name, k.Value)
+		}
+		tw.Flush()
 	}
 	for _, sh := range r.Shifts {
 		fmt.Fprintf(w, "\nTraffic shift %s started: %s:%s moves from version %s to %s (%s); the server shifts and rolls back on errors.\n  watch it: nimbus deployments get %s %s\n",

@@ -1,10 +1,15 @@
 package template
 
 import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/nimbus-dev/nimbus/internal/gateway"
+	"github.com/nimbus-dev/nimbus/internal/lambda"
 )
 
 // apiPlan is an API being planned: its routes come from function events.
@@ -15,14 +20,18 @@ type apiPlan struct {
 	// unsupportedAuth names authorizers nimbus cannot run, with why; a route
 	// using one is refused rather than served unprotected.
 	unsupportedAuth map[string]string
-	deps            map[string]bool
-	line            int
+	// apiKeyRequired (REST) is Auth.ApiKeyRequired: routes need a key
+	// unless their event says otherwise.
+	apiKeyRequired bool
+	// routeSettings (HTTP) are RouteSettings' limits by route key.
+	routeSettings map[string]throttle
+	deps          map[string]bool
+	line          int
 }
 
 var httpAPINotes = map[string]string{
 	"AccessLogSettings": "access logs are not written", "Tags": "tags are not kept", "PropagateTags": "tags are not kept",
-	"DefaultRouteSettings": "", "RouteSettings": "", "Domain": "custom domains are not served",
-	"DisableExecuteApiEndpoint": "", "FailOnWarnings": "", "Description": "",
+	"Domain": "custom domains are not served", "DisableExecuteApiEndpoint": "", "FailOnWarnings": "", "Description": "",
 }
 
 var restAPINotes = map[string]string{
@@ -56,8 +65,11 @@ func (p *planner) apiPlan(id string, rest bool, rd *reader, line int) *apiPlan {
 	}
 	stage := rd.str("StageName")
 	for _, k := range []string{"DefinitionBody", "DefinitionUri"} {
-		if rd.node(k) != nil {
-			p.warnf("%s: OpenAPI definitions are not supported yet; routes come from the functions' events only", rd.at(k))
+		if rest || k == "DefinitionUri" {
+			if rd.node(k) != nil {
+				p.warnf("%s: OpenAPI definitions are not supported yet%s; routes come from the functions' events only", rd.at(k),
+					map[bool]string{true: " for REST APIs", false: " from files (put the definition in DefinitionBody)"}[rest])
+			}
 		}
 	}
 	if rest {
@@ -90,6 +102,10 @@ func (p *planner) apiPlan(id string, rest bool, rd *reader, line int) *apiPlan {
 		}
 		if rd.has("Auth") {
 			p.httpAuth(a, rd.sub("Auth"))
+		}
+		p.httpThrottling(a, rd)
+		if rd.has("DefinitionBody") {
+			p.openAPI(a, rd.sub("DefinitionBody"))
 		}
 		rd.rest(id, httpAPINotes)
 	}
@@ -184,85 +200,6 @@ func restCORS(rd *reader) *gateway.CORS {
 	return cors
 }
 
-// httpAuth reads an HTTP API's Auth: JWT authorizers become the gateway's;
-// Lambda and IAM authorizers are recorded as unsupported.
-func (p *planner) httpAuth(a *apiPlan, auth *reader) {
-	a.defaultAuth = auth.str("DefaultAuthorizer")
-	if auth.boolean("EnableIamAuthorizer", false) {
-		a.unsupportedAuth["AWS_IAM"] = "IAM authorization is not supported"
-	}
-	if auth.has("Authorizers") {
-		zs := auth.sub("Authorizers")
-		if zs.n != nil {
-			for _, name := range zs.n.keys {
-				z := zs.sub(name)
-				if z.has("FunctionArn") {
-					z.node("FunctionArn")
-					for _, k := range z.n.keys {
-						z.used[k] = true
-					}
-					a.unsupportedAuth[name] = "Lambda authorizers are not supported yet"
-					continue
-				}
-				jwt := z.sub("JwtConfiguration")
-				if jwt.n == nil {
-					z.fail(nil, "JwtConfiguration", "is required (nimbus supports JWT authorizers)")
-					continue
-				}
-				issuer := jwt.str("issuer") + jwt.str("Issuer")
-				audience := append(jwt.strs("audience"), jwt.strs("Audience")...)
-				jwt.rest(a.id, nil)
-				if a.api.Authorizers == nil {
-					a.api.Authorizers = map[string]gateway.Authorizer{}
-				}
-				a.api.Authorizers[name] = gateway.Authorizer{
-					Type:           "JWT",
-					IdentitySource: identitySource(z),
-					Issuer:         issuer,
-					Audience:       audience,
-				}
-				z.strs("AuthorizationScopes")
-				z.rest(a.id, nil)
-				p.warnf("%s: the gateway needs the issuer's key set (JWKS) inline; fetching it from the issuer is not supported yet", z.path)
-			}
-		}
-	}
-	auth.rest(a.id, nil)
-}
-
-func identitySource(z *reader) string {
-	n := z.node("IdentitySource")
-	switch {
-	case n == nil:
-		return ""
-	case n.isScalar():
-		return n.text
-	case n.kind == kList && len(n.items) == 1 && n.items[0].isScalar():
-		return n.items[0].text
-	}
-	z.fail(n, "IdentitySource", "must be one $request.header.NAME or $request.querystring.NAME")
-	return ""
-}
-
-// restAuth reads a REST API's Auth: nimbus has no REST authorizers yet, so
-// every one is unsupported (and a route using one is refused).
-func (p *planner) restAuth(a *apiPlan, auth *reader) {
-	a.defaultAuth = auth.str("DefaultAuthorizer")
-	if auth.has("Authorizers") {
-		if zs := auth.node("Authorizers"); zs != nil && zs.kind == kMap {
-			for _, name := range zs.keys {
-				a.unsupportedAuth[name] = "REST API authorizers are not supported yet"
-			}
-		}
-	}
-	for _, k := range []string{"ApiKeyRequired", "UsagePlan", "ResourcePolicy"} {
-		if auth.has(k) && !strings.EqualFold(literal(auth.node(k)), "false") {
-			auth.fail(auth.n.get(k), k, "API keys, usage plans and resource policies are not supported yet")
-		}
-	}
-	auth.rest(a.id, map[string]string{"AddDefaultAuthorizerToCorsPreflight": "", "InvokeRole": iamNote, "AddApiKeyRequiredToCorsPreflight": ""})
-}
-
 // buildAPIs creates the implicit APIs and gives every API its routes.
 func (p *planner) buildAPIs() {
 	for _, id := range []string{ImplicitHTTPAPI, ImplicitRestAPI} {
@@ -285,6 +222,7 @@ func (p *planner) buildAPIs() {
 		}
 		p.add(Resource{LogicalID: id, Type: typ, API: a.api})
 	}
+	owned := map[string]bool{} // "<api> <route key>" with the event's own RouteSettings
 	for _, rt := range p.routes {
 		a := p.apiPlans[rt.api]
 		if a == nil {
@@ -314,22 +252,77 @@ func (p *planner) buildAPIs() {
 			continue
 		default:
 			rt.r.Authorizer = name
+			if a.api.Authorizers[name].Type == "REQUEST" && len(rt.r.Scopes) > 0 {
+				p.warnf("%s.Auth.AuthorizationScopes: scopes apply to JWT authorizers only; %s is a Lambda authorizer, ignored", rt.path, name)
+				rt.r.Scopes = nil
+			}
 		}
 		if rt.r.Key == "" {
 			continue
 		}
 		if i := routeIndex(a.api.Routes, rt.r.Key); i >= 0 {
-			p.errs.add(errAt(rt.line, rt.path, "route %s of %s is also declared by %s", rt.r.Key, rt.api, a.api.Routes[i].Integration.Function))
+			p.errs.add(errAt(rt.line, rt.path, "route %s of %s is also declared by %s", rt.r.Key, rt.api, routeOwner(&a.api.Routes[i])))
 			continue
 		}
+		if rt.rest {
+			rt.r.APIKeyRequired = a.apiKeyRequired
+			if rt.apiKey != nil {
+				rt.r.APIKeyRequired = *rt.apiKey
+			}
+		}
+		if rt.throttled {
+			owned[rt.api+" "+rt.r.Key] = true
+		}
 		a.api.Routes = append(a.api.Routes, rt.r)
-		a.deps[rt.function] = true
+		if rt.function != "" {
+			a.deps[rt.function] = true
+		}
 	}
-	for id, a := range p.apiPlans {
+	for _, id := range sortedKeys(boolKeys(p.apiPlans)) {
+		a := p.apiPlans[id]
 		sort.Slice(a.api.Routes, func(i, j int) bool { return a.api.Routes[i].Key < a.api.Routes[j].Key })
+		own := map[string]bool{}
+		for _, r := range a.api.Routes {
+			own[r.Key] = owned[id+" "+r.Key]
+		}
+		p.applyRouteSettings(a, own)
+		p.applyAPIKeys(a)
 		if res := p.plan.Resource(id); res != nil {
 			res.DependsOn = sortedKeys(a.deps)
 		}
+		if len(p.errs.errs) == 0 { // what is wrong is said already
+			p.checkAPI(a)
+		}
+	}
+}
+
+// routeOwner says where a route comes from, for errors.
+func routeOwner(r *gateway.Route) string {
+	if r.Integration.Function != "" {
+		return r.Integration.Function
+	}
+	return "the DefinitionBody (" + r.Integration.Type + ")"
+}
+
+// checkAPI has the gateway validate an API as it will be deployed (key
+// values, which the deployer makes, stand in), so that what the gateway
+// would refuse is refused now, with the API's place in the template.
+func (p *planner) checkAPI(a *apiPlan) {
+	api := *a.api
+	api.APIKeys = slices.Clone(api.APIKeys)
+	for i := range api.APIKeys {
+		if api.APIKeys[i].Value == "" {
+			api.APIKeys[i].Value = fmt.Sprintf("placeholder-key-value-%04d", i)
+		}
+	}
+	g := gateway.New(gateway.Config{}, nil, slog.New(slog.DiscardHandler))
+	if err := g.SetAPIs([]gateway.API{api}); err != nil {
+		msg := err.Error()
+		var le *lambda.Error
+		if errors.As(err, &le) {
+			msg = le.Message
+		}
+		p.errs.add(errAt(a.line, "Resources."+a.id, "the gateway refuses this API: %s", msg))
 	}
 }
 

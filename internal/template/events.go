@@ -15,6 +15,8 @@ type route struct {
 	rest       bool
 	r          gateway.Route
 	authorizer *string // nil: the API's default; "NONE": none
+	apiKey     *bool   // REST: nil means the API's ApiKeyRequired
+	throttled  bool    // the event's RouteSettings set limits
 	function   string  // logical id
 	path       string  // of the event, for errors
 	line       int
@@ -122,6 +124,7 @@ func (p *planner) httpRoute(r *resource, f *Function, rd *reader, ev *node) {
 		rt.r.Scopes = a.strs("AuthorizationScopes")
 		a.rest(r.id, nil)
 	}
+	rt.throttled = eventThrottle(&rt.r, rd, r.id)
 	p.routes = append(p.routes, rt)
 }
 
@@ -142,8 +145,9 @@ func (p *planner) restRoute(r *resource, f *Function, rd *reader, ev *node) {
 			s := a.str("Authorizer")
 			rt.authorizer = &s
 		}
-		if a.boolean("ApiKeyRequired", false) {
-			a.fail(a.n.get("ApiKeyRequired"), "ApiKeyRequired", "API keys are not supported yet")
+		if a.has("ApiKeyRequired") {
+			b := a.boolean("ApiKeyRequired", false)
+			rt.apiKey = &b
 		}
 		a.rest(r.id, nil)
 	}

@@ -70,8 +70,8 @@ Resources:
 		implicit.API.Routes[0].Integration.Function != "app-Fn:live" || implicit.API.CORS == nil {
 		t.Errorf("implicit API = %+v", implicit.API)
 	}
-	if !hasWarning(p, "JWKS") {
-		t.Errorf("no warning about the JWKS in %q", p.Warnings)
+	if hasWarning(p, "JWKS") { // the gateway fetches the keys from the issuer
+		t.Errorf("a warning about the JWKS in %q", p.Warnings)
 	}
 }
 
@@ -131,7 +131,15 @@ func TestAPIErrors(t *testing.T) {
           Lambda: {FunctionArn: arn:aws:lambda:us-east-1:000000000000:function:auth}
   Fn:` + nodeFn + `      Events:
         E: {Type: HttpApi, Properties: {ApiId: !Ref Api, Path: /, Method: GET, Auth: {Authorizer: Lambda}}}
-`, "uses authorizer Lambda: Lambda authorizers are not supported yet (refused rather than served unprotected)"},
+`, "AuthorizerPayloadFormatVersion: is required for a Lambda authorizer"},
+		{`
+  Api:
+    Type: AWS::Serverless::HttpApi
+    Properties:
+      Auth: {EnableIamAuthorizer: true}
+  Fn:` + nodeFn + `      Events:
+        E: {Type: HttpApi, Properties: {ApiId: !Ref Api, Path: /, Method: GET, Auth: {Authorizer: AWS_IAM}}}
+`, "uses authorizer AWS_IAM: IAM authorization is not supported (refused rather than served unprotected)"},
 		{`
   Fn:` + nodeFn + `      Events:
         A: {Type: HttpApi, Properties: {Path: /x, Method: GET}}

@@ -155,6 +155,9 @@ func (p *planner) function(r *resource) {
 		}
 		dl.rest(r.id, nil)
 	}
+	if rd.has("FunctionUrlConfig") {
+		f.URL = functionURL(r.id, rd.sub("FunctionUrlConfig"))
+	}
 	if layers := rd.strs("Layers"); len(layers) > 0 {
 		p.warnf("%s.Layers: layers are not supported yet; their code is not available to the function", base)
 	}
@@ -219,11 +222,7 @@ func (p *planner) environment(env *reader) map[string]string {
 func (p *planner) deploymentPreference(id string, dp *reader) *DeploymentPreference {
 	notes := map[string]string{"Role": iamNote, "TriggerConfigurations": "CodeDeploy triggers are not available", "PassthroughCondition": ""}
 	if !dp.boolean("Enabled", true) {
-		if dp.n != nil {
-			for _, k := range dp.n.keys {
-				dp.used[k] = true
-			}
-		}
+		markAll(dp)
 		return nil
 	}
 	d := &DeploymentPreference{Type: dp.required("Type")}
@@ -421,4 +420,49 @@ func hasGoFiles(dir string) bool {
 		}
 	}
 	return false
+}
+
+// FunctionURL is a function's URL (FunctionUrlConfig). It belongs to the
+// function's AutoPublishAlias if it has one, else to $LATEST, as in SAM.
+type FunctionURL struct {
+	// AuthType is NONE or AWS_IAM.
+	AuthType string `json:"authType"`
+	// InvokeMode is BUFFERED or RESPONSE_STREAM.
+	InvokeMode string       `json:"invokeMode"`
+	Cors       *lambda.Cors `json:"cors,omitempty"`
+}
+
+// URLQualifier is the qualifier a function's URL belongs to: its alias, or $LATEST.
+func (f *Function) URLQualifier() string {
+	if f.Alias != nil {
+		return f.Alias.Name
+	}
+	return lambda.Latest
+}
+
+func functionURL(id string, u *reader) *FunctionURL {
+	if !u.has("AuthType") {
+		u.fail(nil, "AuthType", "is required (NONE or AWS_IAM)")
+	}
+	url := &FunctionURL{
+		AuthType:   u.oneOf("AuthType", lambda.AuthTypeNone, lambda.AuthTypeNone, lambda.AuthTypeIAM),
+		InvokeMode: u.oneOf("InvokeMode", lambda.InvokeModeBuffer, lambda.InvokeModeBuffer, lambda.InvokeModeStream),
+	}
+	if u.has("Cors") {
+		c := u.sub("Cors")
+		url.Cors = &lambda.Cors{
+			AllowOrigins:  c.strs("AllowOrigins"),
+			AllowMethods:  c.strs("AllowMethods"),
+			AllowHeaders:  c.strs("AllowHeaders"),
+			ExposeHeaders: c.strs("ExposeHeaders"),
+			MaxAge:        c.optInt("MaxAge", 0, 86400),
+		}
+		if c.has("AllowCredentials") {
+			b := c.boolean("AllowCredentials", false)
+			url.Cors.AllowCredentials = &b
+		}
+		c.rest(id, nil)
+	}
+	u.rest(id, nil)
+	return url
 }

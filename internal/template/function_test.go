@@ -136,6 +136,7 @@ Resources:
 			OnFailure: "arn:aws:sqs:us-east-1:000000000000:app-FnEventInvokeConfigOnFailureQueue",
 		},
 		DeadLetterTarget: "arn:aws:sns:us-east-1:000000000000:dlq",
+		URL:              &FunctionURL{AuthType: "NONE", InvokeMode: "BUFFERED"},
 	}
 	if !reflect.DeepEqual(f, want) {
 		t.Errorf("function =\n%+v\nwant\n%+v", f, want)
@@ -152,7 +153,7 @@ Resources:
 		t.Errorf("DependsOn = %v", fr.DependsOn)
 	}
 	for _, w := range []string{"Tracing: X-Ray tracing is not available; ignored (Fn)", "Tags: tags are not kept; ignored (Fn)",
-		"Policies: IAM is not enforced by nimbus; ignored (Fn)", "Properties.FunctionUrlConfig: not supported; ignored",
+		"Policies: IAM is not enforced by nimbus; ignored (Fn)",
 		"Alarms: alarms are not evaluated", "AWS::CloudWatch::Alarm: alarms are not evaluated; ignored (Alarm)"} {
 		if !hasWarning(p, w) {
 			t.Errorf("no warning %q in %q", w, p.Warnings)

@@ -122,6 +122,8 @@ type Function struct {
 	// DeadLetterTarget is the ARN of the SQS queue or SNS topic that failed
 	// asynchronous events go to (DeadLetterQueue).
 	DeadLetterTarget string `json:"deadLetterTarget,omitempty"`
+	// URL is FunctionUrlConfig (see FunctionURL); nil means none.
+	URL *FunctionURL `json:"url,omitempty"`
 }
 
 // Qualified returns what events invoke: name:alias, or the name.
