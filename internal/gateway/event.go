@@ -143,7 +143,7 @@ type authorizerV2 struct {
 	Lambda map[string]any `json:"lambda,omitempty"`
 }
 
-func buildV2(in *inbound) ([]byte, error) { return marshal(newEventV2(in)) }
+func buildV2(in *inbound) ([]byte, error) { return newEventV2(in).appendJSON(make([]byte, 0, 1024)) }
 
 func newEventV2(in *inbound) *eventV2 {
 	ev := &eventV2{

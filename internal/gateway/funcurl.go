@@ -166,7 +166,7 @@ func (g *Gateway) serveFunctionURL(w http.ResponseWriter, r *http.Request, id, e
 	if cfg.AuthType != "AWS_IAM" {
 		ev.RequestContext.AccountID = "anonymous"
 	}
-	payload, err := marshal(ev)
+	payload, err := ev.appendJSON(make([]byte, 0, 1024))
 	if err != nil {
 		fail(errIntegration, "building the event: "+err.Error())
 		return

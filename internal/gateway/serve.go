@@ -200,29 +200,37 @@ func (g *Gateway) route(x *exchange, snap *snapshot, escaped, acrm string) (segs
 	return segs, stageSeg, cors, noRoute
 }
 
-// invoke runs the integration, waiting at most the integration timeout. The
-// invocation goroutine outlives a timeout or a departed client: the function
-// runs to its end, as on Lambda.
+// invoke runs the integration, waiting at most the integration timeout. When
+// the invoker can tell that the invocation cannot outlast that timeout (a
+// Bounder: the function's own limits end it first), it runs on the request's
+// goroutine; otherwise on one of its own, which outlives a timeout or a
+// departed client: the function runs to its end, as on Lambda. (The hand-over
+// to another goroutine costs ~20 µs of the request's latency on a small VM.)
 func (g *Gateway) invoke(ctx context.Context, x *exchange, rt *route, payload []byte) (*invoke.Response, errKind, string) {
 	type outcome struct {
 		resp *invoke.Response
 		err  error
 	}
-	done := make(chan outcome, 1)
-	detached := context.WithoutCancel(ctx)
-	g.wg.Go(func() {
-		resp, err := g.inv.Invoke(detached, invoke.Request{FunctionName: rt.function, Payload: payload})
-		done <- outcome{resp, err}
-	})
-	t := time.NewTimer(rt.timeout)
-	defer t.Stop()
 	var o outcome
-	select {
-	case o = <-done:
-	case <-t.C:
-		return nil, errTimeout, "integration timed out after " + rt.timeout.String()
-	case <-ctx.Done():
-		return nil, errClientGone, "client closed the connection"
+	req := invoke.Request{FunctionName: rt.function, Payload: payload}
+	if b, ok := g.inv.(Bounder); ok && bounded(b, rt) {
+		o.resp, o.err = g.inv.Invoke(context.WithoutCancel(ctx), req)
+	} else {
+		done := make(chan outcome, 1)
+		detached := context.WithoutCancel(ctx)
+		g.wg.Go(func() {
+			resp, err := g.inv.Invoke(detached, req)
+			done <- outcome{resp, err}
+		})
+		t := time.NewTimer(rt.timeout)
+		defer t.Stop()
+		select {
+		case o = <-done:
+		case <-t.C:
+			return nil, errTimeout, "integration timed out after " + rt.timeout.String()
+		case <-ctx.Done():
+			return nil, errClientGone, "client closed the connection"
+		}
 	}
 	if o.err != nil {
 		e, ok := lambda.AsError(o.err)
@@ -420,4 +428,17 @@ func (a *api) decodesBinary(accept string) bool {
 		}
 	}
 	return false
+}
+
+// Bounder is implemented by invokers that know how long a synchronous
+// invocation can take at the most (invoke.Service).
+type Bounder interface {
+	MaxDuration(function string) (time.Duration, bool)
+}
+
+var _ Bounder = (*invoke.Service)(nil)
+
+func bounded(b Bounder, rt *route) bool {
+	d, ok := b.MaxDuration(rt.function)
+	return ok && d <= rt.timeout
 }
