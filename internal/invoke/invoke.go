@@ -119,16 +119,39 @@ type target struct {
 	invokedARN string
 }
 
+// resolve resolves ref for an invocation that runs now: a weighted alias's
+// routing advances.
 func (s *Service) resolve(ref, qualifier string) (target, error) {
-	name, q, err := lambda.ParseFunctionRef(ref, qualifier)
+	name, q, fn, err := s.function(ref, qualifier)
 	if err != nil {
 		return target{}, err
 	}
+	return s.target(name, q, fn, true)
+}
+
+// function returns the function ref names, and the qualifier.
+func (s *Service) function(ref, qualifier string) (name, q string, fn *registry.Function, err error) {
+	name, q, err = lambda.ParseFunctionRef(ref, qualifier)
+	if err != nil {
+		return "", "", nil, err
+	}
 	fn, ok := s.reg.Get(name)
 	if !ok {
-		return target{}, lambda.NotFound("Function not found: %s", notFoundARN(name, q))
+		return "", "", nil, lambda.NotFound("Function not found: %s", notFoundARN(name, q))
 	}
-	cfg, ok := fn.Resolve(q, s.routes.pick(name, q, fn))
+	return name, q, fn, nil
+}
+
+// target resolves fn's qualifier q. Only an invocation that runs now may
+// route (advance a weighted alias's sequence): one that is queued is routed
+// by the worker that runs it, and one that is refused or a DryRun is not an
+// invocation of either version. Unrouted, an alias resolves to its own version.
+func (s *Service) target(name, q string, fn *registry.Function, route bool) (target, error) {
+	pick := 1.0 // no weight (≤ 1) exceeds it: the alias's own version
+	if route {
+		pick = s.routes.pick(name, q, fn)
+	}
+	cfg, ok := fn.Resolve(q, pick)
 	if !ok {
 		return target{}, lambda.NotFound("Function not found: %s", notFoundARN(name, q))
 	}
@@ -176,7 +199,11 @@ func (s *Service) Invoke(ctx context.Context, req Request) (*Response, error) {
 // prepare resolves and validates req, giving it a request id and a payload;
 // it returns the decoded client context.
 func (s *Service) prepare(req *Request) (target, []byte, error) {
-	t, err := s.resolve(req.FunctionName, req.Qualifier)
+	name, q, fn, err := s.function(req.FunctionName, req.Qualifier)
+	if err != nil {
+		return target{}, nil, err
+	}
+	t, err := s.target(name, q, fn, false)
 	if err != nil {
 		return target{}, nil, err
 	}
@@ -209,6 +236,12 @@ func (s *Service) prepare(req *Request) (target, []byte, error) {
 		clientContext, err = base64.StdEncoding.DecodeString(req.ClientContext)
 		if err != nil || !json.Valid(clientContext) {
 			return target{}, nil, lambda.InvalidRequestContent("Client context must be a valid Base64-encoded JSON object.")
+		}
+	}
+	if a, isAlias := fn.Aliases[q]; isAlias && a.RoutingConfig != nil && (req.Type == "" || req.Type == lambda.RequestResponse) {
+		// Routed only now that the invocation is valid and runs here.
+		if t, err = s.target(name, q, fn, true); err != nil {
+			return target{}, nil, err
 		}
 	}
 	return t, clientContext, nil

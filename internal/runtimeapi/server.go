@@ -82,6 +82,8 @@ type call struct {
 
 	smu       sync.Mutex // serialises writes to inv.Stream with abandon
 	abandoned bool       // guarded by smu: Invoke returned; inv.Stream must not be used
+	begun     bool       // guarded by smu: inv.Stream.Begin was called
+	failed    bool       // guarded by smu: an inv.Stream.Write failed (the client is gone)
 }
 
 // Server is the Runtime API of one environment.
@@ -157,11 +159,16 @@ func (s *Server) Invoke(ctx context.Context, inv *Invocation) (Result, error) {
 	case <-s.closed:
 		return Result{}, ErrNotDelivered
 	}
+	// Whatever ends the call (its own /response, an /error posted while a
+	// streamed body is still arriving, the deadline, the close), nothing is
+	// written to inv.Stream after Invoke returns.
+	if inv.Stream != nil {
+		defer c.abandon()
+	}
 	select {
 	case r := <-c.done:
 		return r, nil
 	case <-ctx.Done():
-		c.abandon()
 		return Result{}, ctx.Err()
 	case <-s.closed:
 		// The answer may have arrived just before the close.
@@ -169,7 +176,6 @@ func (s *Server) Invoke(ctx context.Context, inv *Invocation) (Result, error) {
 		case r := <-c.done:
 			return r, nil
 		default:
-			c.abandon()
 			return Result{}, ErrClosed
 		}
 	}

@@ -43,7 +43,7 @@ func (s *Server) streamResponse(w http.ResponseWriter, r *http.Request, c *call)
 			n += int64(k)
 			if n > s.maxStream() {
 				res = errorResult(errTypeSizeTooBig, "Response payload size exceeded maximum allowed payload size ("+strconv.FormatInt(s.maxStream(), 10)+" bytes).")
-				res.Streamed = out.begun
+				res.Streamed = c.streamed()
 				s.finish(c, res)
 				writeError(w, http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "Exceeded maximum allowed payload size ("+strconv.FormatInt(s.maxStream(), 10)+" bytes).")
 				return
@@ -55,7 +55,7 @@ func (s *Server) streamResponse(w http.ResponseWriter, r *http.Request, c *call)
 		}
 		if err != nil {
 			res = errorResult("Runtime.TruncatedResponse", "RequestId: "+c.inv.RequestID+" Error: Runtime exited without providing a reason")
-			res.Streamed = out.begun
+			res.Streamed = c.streamed()
 			s.finish(c, res)
 			writeError(w, http.StatusBadRequest, "TruncatedHTTPRequest", "The request body could not be read")
 			return
@@ -67,7 +67,7 @@ func (s *Server) streamResponse(w http.ResponseWriter, r *http.Request, c *call)
 		out.write(nil) // an empty body still begins the stream
 		res = Result{ContentType: out.contentType}
 	}
-	res.Streamed = out.begun
+	res.Streamed = c.streamed()
 	s.finish(c, res)
 	accepted(w)
 }
@@ -80,28 +80,37 @@ func (s *Server) finish(c *call, res Result) {
 }
 
 // streamOut writes to a call's StreamWriter unless Invoke has given up on it.
+// Whether the stream began, and whether a Write failed, belong to the call:
+// a runtime that posts a second /response for it while the first streams
+// must not begin the stream twice.
 type streamOut struct {
 	c           *call
 	contentType string
-	begun       bool
-	failed      bool // a Write failed: the client is gone
 }
 
 func (o *streamOut) write(p []byte) {
-	o.c.smu.Lock()
-	defer o.c.smu.Unlock()
-	if o.c.abandoned || o.failed {
+	c := o.c
+	c.smu.Lock()
+	defer c.smu.Unlock()
+	if c.abandoned || c.failed {
 		return
 	}
-	if !o.begun {
-		o.begun = true
-		o.c.inv.Stream.Begin(o.contentType)
+	if !c.begun {
+		c.begun = true
+		c.inv.Stream.Begin(o.contentType)
 	}
 	if len(p) > 0 {
-		if _, err := o.c.inv.Stream.Write(p); err != nil {
-			o.failed = true
+		if _, err := c.inv.Stream.Write(p); err != nil {
+			c.failed = true
 		}
 	}
+}
+
+// streamed reports whether the call's stream began.
+func (c *call) streamed() bool {
+	c.smu.Lock()
+	defer c.smu.Unlock()
+	return c.begun
 }
 
 // abandon stops any further use of the call's StreamWriter (Invoke returned).

@@ -220,3 +220,53 @@ func TestStreamAbandoned(t *testing.T) {
 		t.Fatalf("Invoke with a failing sink = %+v %v", o.res, o.err)
 	}
 }
+
+// TestStreamEndedByError: a runtime that posts /error while its /response
+// body is still streaming ends the invocation; the rest of that body must
+// not reach the StreamWriter once Invoke has returned (its caller then owns
+// the client connection again).
+func TestStreamEndedByError(t *testing.T) {
+	s := start(t)
+	sk := newSink()
+	in := inv("req-err-mid")
+	in.Stream = sk
+	rc, out := deliver(t, s, in)
+	chunk, end := streamStart(rc, in.RequestID)
+	chunk("early")
+	await(t, sk.got, "early chunk")
+	other := dial(t, s)
+	wantAccepted(t, other.do(rawPost(errorPath(in.RequestID), []string{"Content-Type: application/json"}, []byte(`{"errorMessage":"boom","errorType":"Error"}`))))
+	if o := await(t, out, "Invoke"); o.err != nil || o.res.ErrorType != "Error" {
+		t.Fatalf("Invoke = %+v, %v", o.res, o.err)
+	}
+	chunk("late")
+	end()
+	if _, body := sk.state(); body != "early" {
+		t.Fatalf("sink got %q after Invoke returned", body)
+	}
+}
+
+// TestStreamTwoResponses: a second /response posted for the same call while
+// the first still streams must not begin the stream a second time (Begin is
+// called exactly once per invocation).
+func TestStreamTwoResponses(t *testing.T) {
+	s := start(t)
+	sk := newSink()
+	in := inv("req-twice")
+	in.Stream = sk
+	rc, out := deliver(t, s, in)
+	chunk, end := streamStart(rc, in.RequestID, "Content-Type: text/plain")
+	chunk("first")
+	await(t, sk.got, "first chunk")
+	other := dial(t, s)
+	chunk2, end2 := streamStart(other, in.RequestID, "Content-Type: text/other")
+	chunk2("second")
+	await(t, sk.got, "second chunk")
+	end2()
+	o := await(t, out, "Invoke")
+	end()
+	begins, _ := sk.state()
+	if o.err != nil || len(begins) != 1 {
+		t.Fatalf("Invoke = %+v %v; %d Begins %q", o.res, o.err, len(begins), begins)
+	}
+}

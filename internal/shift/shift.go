@@ -238,13 +238,16 @@ type hookRun struct {
 // Step does everything due now: it judges each shifting deployment's
 // interval, rolls back or raises the weight, and runs due hooks.
 func (s *Shifter) Step(ctx context.Context) error {
-	list, err := s.store.List(ctx)
-	if err != nil {
-		return err
-	}
 	var hooks []hookRun
 	var errs []error
+	// Read the records under mu: a record read before a concurrent Start
+	// superseded it would otherwise be judged, and stored again, over the new one.
 	s.mu.Lock()
+	list, err := s.store.List(ctx)
+	if err != nil {
+		s.mu.Unlock()
+		return err
+	}
 	for _, d := range list {
 		switch d.Status {
 		case PreTraffic, PostTraffic:

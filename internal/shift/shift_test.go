@@ -362,3 +362,58 @@ func TestStartValidation(t *testing.T) {
 		}
 	}
 }
+
+// listHookStore calls afterList once, after a List has read the records.
+type listHookStore struct {
+	*memStore
+	afterList func()
+}
+
+func (s *listHookStore) List(ctx context.Context) ([]*Deployment, error) {
+	list, err := s.memStore.List(ctx)
+	if f := s.afterList; f != nil {
+		s.afterList = nil
+		f()
+	}
+	return list, err
+}
+
+// TestStepDoesNotRestoreSupersededRecord: a Start that supersedes a
+// deployment while a Step is reading the records must win; the Step must not
+// act on (and store again) the record it read before.
+func TestStepDoesNotRestoreSupersededRecord(t *testing.T) {
+	r := newRig(t)
+	hs := &listHookStore{memStore: r.store}
+	r.s = New(Config{Now: r.clk.now}, slog.New(slog.NewTextHandler(io.Discard, nil)), hs, r.w, r.w, r.w)
+	r.start(Spec{To: "2", Kind: Linear, Percent: 10, IntervalMinutes: 1})
+	var second *Deployment
+	started := make(chan error, 1)
+	hs.afterList = func() {
+		go func() {
+			var err error
+			second, _, err = r.s.Start(context.Background(), Spec{Function: "fn", Alias: "live", To: "3", Kind: Canary, Percent: 25, IntervalMinutes: 10})
+			started <- err
+		}()
+		// Let the Start finish first if the Step does not keep it out.
+		select {
+		case err := <-started:
+			started <- err
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	r.clk.advance(time.Minute)
+	if err := r.s.Step(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-started; err != nil {
+		t.Fatal(err)
+	}
+	got, err := r.s.Get(t.Context(), "fn", "live")
+	if err != nil || got == nil {
+		t.Fatalf("Get = %v, %v", got, err)
+	}
+	if got.ID != second.ID {
+		t.Fatalf("record is deployment %s (to %s), want the superseding %s", got.ID, got.To, second.ID)
+	}
+	r.wantAlias("1", map[string]float64{"3": 0.25})
+}
