@@ -2,11 +2,7 @@ package awsapi
 
 import (
 	"encoding/json"
-	"net/http"
-	"strconv"
 	"strings"
-
-	"github.com/nimbus-dev/nimbus/internal/lambda"
 )
 
 // MarshalJSON encodes v as AWS JSON-protocol services answer: without HTML
@@ -19,15 +15,4 @@ func MarshalJSON(v any) ([]byte, error) {
 		return nil, err
 	}
 	return []byte(strings.TrimSuffix(sb.String(), "\n")), nil
-}
-
-// WriteJSONProtocol writes a successful AWS JSON-protocol answer (200) with its
-// content type (application/x-amz-json-1.0 or -1.1) and a request id.
-func WriteJSONProtocol(w http.ResponseWriter, contentType string, body []byte) {
-	h := w.Header()
-	h["Content-Type"] = []string{contentType}
-	h["Content-Length"] = []string{strconv.Itoa(len(body))}
-	h["X-Amzn-Requestid"] = []string{lambda.NewRequestID()}
-	w.WriteHeader(http.StatusOK)
-	w.Write(body)
 }

@@ -35,7 +35,7 @@ func FuzzAPI(f *testing.F) {
 		req.Header.Set("X-Amz-Target", TargetPrefix+actions[int(action)%len(actions)])
 		w := httptest.NewRecorder()
 		began := time.Now()
-		s.api.ServeHTTP(w, req)
+		s.api.Handler().ServeHTTP(w, req)
 		if d := time.Since(began); d > 5*time.Second {
 			t.Fatalf("%s %q took %s", req.Header.Get("X-Amz-Target"), body, d)
 		}

@@ -42,7 +42,7 @@ func FuzzRequests(f *testing.F) {
 		req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))
 		req.Header.Set("X-Amz-Target", TargetPrefix+action)
 		w := httptest.NewRecorder()
-		api.ServeHTTP(w, req)
+		api.Handler().ServeHTTP(w, req)
 		if w.Code >= 500 && w.Code != http.StatusServiceUnavailable {
 			t.Fatalf("%s %q: status %d: %s", action, body, w.Code, w.Body)
 		}

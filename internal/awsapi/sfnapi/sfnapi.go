@@ -5,11 +5,13 @@
 // wire shapes, calls the service and encodes.
 //
 // Errors travel as *lambda.Error carrying the Step Functions exception name;
-// they are written once, in writeError, in the service's JSON shape: the
+// awsapi.JSONService writes them once, in the service's JSON shape: the
 // HTTP status, header X-Amzn-ErrorType (the name) and body
-// {"__type": "com.amazonaws.swf.service.model.v20120810#<Name>", "message": …},
-// which is what the SDKs decode. Internal errors are logged and answered 500
-// without their text. Timestamps are epoch seconds (JSON numbers).
+// {"__type": "com.amazonaws.swf.service.model.v20120810#<Name>", "message": …}
+// (wireType), which is what the SDKs decode. Internal errors are logged and
+// answered 500 InternalFailure without their text; a wait cut short by a
+// cancelled context is answered 503 ServiceUnavailable. Timestamps are epoch
+// seconds (JSON numbers).
 //
 // StartSyncExecution: SDKs send it to the host "sync-" + the endpoint's
 // host. Against a local endpoint that name does not resolve; clients must
@@ -20,15 +22,11 @@ package sfnapi
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"github.com/nimbus-dev/nimbus/internal/awsapi"
-	"io"
 	"log/slog"
 	"net/http"
-	"strconv"
-	"strings"
 
+	"github.com/nimbus-dev/nimbus/internal/awsapi"
 	"github.com/nimbus-dev/nimbus/internal/lambda"
 	"github.com/nimbus-dev/nimbus/internal/workflow/executions"
 )
@@ -41,98 +39,61 @@ const MaxBody = 4 << 20
 
 // API is the Step Functions API handler.
 type API struct {
-	log *slog.Logger
-	svc *executions.Service
-	ops map[string]op
+	svc  *executions.Service
+	json *awsapi.JSONService
 }
-
-// op serves one action: it decodes body and returns the value to encode.
-type op func(r *http.Request, body []byte) (any, error)
 
 // New returns the API over the workflow service.
 func New(log *slog.Logger, svc *executions.Service) *API {
-	a := &API{log: log, svc: svc}
-	a.ops = map[string]op{
-		"CreateStateMachine":               a.createStateMachine,
-		"DescribeStateMachine":             a.describeStateMachine,
-		"UpdateStateMachine":               a.updateStateMachine,
-		"DeleteStateMachine":               a.deleteStateMachine,
-		"ListStateMachines":                a.listStateMachines,
-		"ValidateStateMachineDefinition":   a.validateDefinition,
-		"StartExecution":                   a.startExecution,
-		"StartSyncExecution":               a.startSyncExecution,
-		"DescribeExecution":                a.describeExecution,
-		"ListExecutions":                   a.listExecutions,
-		"StopExecution":                    a.stopExecution,
-		"GetExecutionHistory":              a.getExecutionHistory,
-		"DescribeStateMachineForExecution": a.describeStateMachineForExecution,
-		"SendTaskSuccess":                  a.sendTaskSuccess,
-		"SendTaskFailure":                  a.sendTaskFailure,
-		"SendTaskHeartbeat":                a.sendTaskHeartbeat,
-		"ListTagsForResource":              a.listTags,
+	a := &API{svc: svc}
+	a.json = &awsapi.JSONService{
+		Prefix:         TargetPrefix,
+		ContentType:    "application/x-amz-json-1.0",
+		MaxBody:        MaxBody,
+		InternalCode:   codeInternal,
+		Log:            log,
+		UnknownMessage: awsapi.UnknownRequestMessage,
+		Classify:       cancelled,
+		WireType:       wireType,
+		Ops: map[string]awsapi.JSONOp{
+			"CreateStateMachine":               a.createStateMachine,
+			"DescribeStateMachine":             a.describeStateMachine,
+			"UpdateStateMachine":               a.updateStateMachine,
+			"DeleteStateMachine":               a.deleteStateMachine,
+			"ListStateMachines":                a.listStateMachines,
+			"ValidateStateMachineDefinition":   a.validateDefinition,
+			"StartExecution":                   a.startExecution,
+			"StartSyncExecution":               a.startSyncExecution,
+			"DescribeExecution":                a.describeExecution,
+			"ListExecutions":                   a.listExecutions,
+			"StopExecution":                    a.stopExecution,
+			"GetExecutionHistory":              a.getExecutionHistory,
+			"DescribeStateMachineForExecution": a.describeStateMachineForExecution,
+			"SendTaskSuccess":                  a.sendTaskSuccess,
+			"SendTaskFailure":                  a.sendTaskFailure,
+			"SendTaskHeartbeat":                a.sendTaskHeartbeat,
+			"ListTagsForResource":              a.listTags,
+		},
 	}
 	return a
 }
 
 // Handler returns the handler for POST / requests whose X-Amz-Target starts
 // with TargetPrefix.
-func (a *API) Handler() http.Handler { return a }
+func (a *API) Handler() http.Handler { return a.json }
 
-// ServeHTTP serves one Step Functions request.
-func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	action, ok := strings.CutPrefix(r.Header.Get("X-Amz-Target"), TargetPrefix)
-	f := a.ops[action]
-	if !ok || f == nil || r.Method != http.MethodPost {
-		a.writeError(w, &lambda.Error{Code: codeUnknownOperation, Status: http.StatusBadRequest,
-			Message: "Unknown operation " + r.Method + " " + r.Header.Get("X-Amz-Target")})
-		return
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBody+1))
-	if err != nil {
-		a.writeError(w, errSerialization("The request body could not be read."))
-		return
-	}
-	if len(body) > MaxBody {
-		a.writeError(w, &lambda.Error{Code: "RequestEntityTooLargeException", Status: http.StatusRequestEntityTooLarge,
-			Message: "Request must be smaller than " + strconv.Itoa(MaxBody) + " bytes."})
-		return
-	}
-	out, err := f(r, body)
-	if err != nil {
-		a.writeError(w, err)
-		return
-	}
-	b, err := awsapi.MarshalJSON(out)
-	if err != nil {
-		a.writeError(w, err)
-		return
-	}
-	awsapi.WriteJSONProtocol(w, "application/x-amz-json-1.0", b)
-}
+var decode = awsapi.DecodeJSON
 
-// decode reads a request body; an empty body is an empty request.
-func decode(body []byte, v any) error {
-	if len(body) == 0 {
-		return nil
-	}
-	if err := json.Unmarshal(body, v); err != nil {
-		if te, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
-			return errSerialization("Value for " + te.Field + " has an invalid type.")
-		}
-		return errSerialization("The request body is not valid JSON.")
+// codeInternal is the code of an internal error.
+const codeInternal = "InternalFailure"
+
+// cancelled answers a wait cut short by a cancelled context (the server is
+// stopping) as the service does: 503.
+func cancelled(err error) *lambda.Error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return &lambda.Error{Code: executions.CodeUnavailable, Status: http.StatusServiceUnavailable, Message: "The request was cancelled before it completed."}
 	}
 	return nil
-}
-
-// Error codes this package adds to the service's.
-const (
-	codeUnknownOperation = "UnknownOperationException"
-	codeSerialization    = "SerializationException"
-	codeInternal         = "InternalFailure"
-)
-
-func errSerialization(msg string) error {
-	return &lambda.Error{Code: codeSerialization, Status: http.StatusBadRequest, Message: msg}
 }
 
 // required reports a missing required member as the service does.
@@ -147,7 +108,7 @@ func required(field, value string) error {
 // wireType is the "__type" of an error code.
 func wireType(code string) string {
 	switch code {
-	case codeUnknownOperation, codeSerialization:
+	case awsapi.CodeUnknownOperation, awsapi.CodeSerialization:
 		return "com.amazon.coral.service#" + code
 	case codeInternal:
 		return "com.amazon.coral.service#InternalFailure"
@@ -155,29 +116,4 @@ func wireType(code string) string {
 		return "com.amazon.coral.validate#ValidationException"
 	}
 	return "com.amazonaws.swf.service.model.v20120810#" + code
-}
-
-// writeError writes err in the Step Functions JSON error shape.
-func (a *API) writeError(w http.ResponseWriter, err error) {
-	e, ok := lambda.AsError(err)
-	switch {
-	case ok:
-	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
-		// The caller went away (or the server is stopping) while the call waited.
-		e = &lambda.Error{Code: executions.CodeUnavailable, Status: http.StatusServiceUnavailable, Message: "The request was cancelled before it completed."}
-	default:
-		a.log.Error("sfn: internal error", "err", err)
-		e = &lambda.Error{Code: codeInternal, Status: http.StatusInternalServerError, Message: "An internal error occurred; see the server log."}
-	}
-	b, _ := awsapi.MarshalJSON(struct {
-		Type    string `json:"__type"`
-		Message string `json:"message"`
-	}{wireType(e.Code), e.Message})
-	h := w.Header()
-	h["Content-Type"] = []string{"application/x-amz-json-1.0"}
-	h["Content-Length"] = []string{strconv.Itoa(len(b))}
-	h["X-Amzn-Errortype"] = []string{e.Code}
-	h["X-Amzn-Requestid"] = []string{lambda.NewRequestID()}
-	w.WriteHeader(e.Status)
-	w.Write(b)
 }

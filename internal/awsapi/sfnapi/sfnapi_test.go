@@ -77,7 +77,7 @@ func newEnv(tb testing.TB) *env {
 	go func() { svc.Run(ctx); close(done) }()
 	api := New(log, svc)
 	mux := http.NewServeMux()
-	mux.Handle("POST /{$}", api)
+	mux.Handle("POST /{$}", api.Handler())
 	srv := httptest.NewServer(mux)
 	tb.Cleanup(func() {
 		srv.Close()

@@ -17,7 +17,7 @@ func FuzzRequest(f *testing.F) {
 	s := startServer(f, f.TempDir())
 	s.q.StopPolling() // receives return at once
 	api := New(slog.New(slog.DiscardHandler), s.q)
-	actions := slices.Sorted(maps.Keys(api.ops))
+	actions := slices.Sorted(maps.Keys(api.json.Ops))
 	ctx := f.Context()
 	if err := s.q.CreateQueue(ctx, "fz", nil, nil); err != nil {
 		f.Fatal(err)
@@ -46,7 +46,7 @@ func FuzzRequest(f *testing.F) {
 		req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(string(body)))
 		req.Header.Set("X-Amz-Target", TargetPrefix+a)
 		rec := httptest.NewRecorder()
-		api.ServeHTTP(rec, req)
+		api.Handler().ServeHTTP(rec, req)
 		if rec.Code >= 500 {
 			t.Fatalf("%s %q: %d %s", a, body, rec.Code, rec.Body)
 		}
