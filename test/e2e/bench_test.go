@@ -63,6 +63,9 @@ var benchRuntimes = []benchRuntime{
 	{"go", "bootstrap", types.RuntimeProvidedal2023, func() []byte { return goZip }},
 	{"node", "index.handler", types.RuntimeNodejs20x, func() []byte { return nodeCJS }},
 	{"python", "app.handler", types.RuntimePython311, func() []byte { return pythonZip }},
+	// A minimal custom runtime (one goroutine, hand-written requests): what the
+	// platform itself adds, with aws-lambda-go's client costs taken out.
+	{"raw", "bootstrap", types.RuntimeProvidedal2023, func() []byte { return rawZip }},
 }
 
 // benchClient is the keep-alive client of the echo baseline and of the raw
@@ -232,24 +235,36 @@ func BenchmarkWarmInvokeSDK(b *testing.B) {
 }
 
 func BenchmarkWarmInvokeParallel(b *testing.B) {
-	s := benchServer(b, "par-", benchRuntimes[:1])
-	b.Run("go", func(b *testing.B) {
-		c := benchClient()
-		url := invokeURL(s, "par-go")
-		// Start as many environments as there will be concurrent requests, so
-		// that the measurement has no cold start in it.
-		n := benchParallelism * runtime.GOMAXPROCS(0)
-		var wg sync.WaitGroup
-		for range n {
-			wg.Go(func() {
-				if _, _, err := post(c, url, []byte(`{"action":"sleep","sleepMs":300}`), nil); err != nil {
-					b.Error(err)
-				}
-			})
-		}
-		wg.Wait()
-		parallel(b, func() error { _, _, err := post(c, url, benchPayload, nil); return err })
-	})
+	rts := []benchRuntime{benchRuntimes[0], benchRuntimes[3]} // go, raw
+	s := benchServer(b, "par-", rts)
+	for _, rt := range rts {
+		b.Run(rt.name, func(b *testing.B) {
+			c := benchClient()
+			url := invokeURL(s, "par-"+rt.name)
+			// Start as many environments as there will be concurrent requests, so
+			// that the measurement has no cold start in it: overlapping sleeps for
+			// the Go test function, a burst of concurrent requests for the echo.
+			n := benchParallelism * runtime.GOMAXPROCS(0)
+			warm := []byte(`{"action":"sleep","sleepMs":300}`)
+			rounds := 1
+			if rt.name == "raw" {
+				warm, rounds = benchPayload, 200
+			}
+			var wg sync.WaitGroup
+			for range n {
+				wg.Go(func() {
+					for range rounds {
+						if _, _, err := post(c, url, warm, nil); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			parallel(b, func() error { _, _, err := post(c, url, benchPayload, nil); return err })
+		})
+	}
 }
 
 var initDurationRE = regexp.MustCompile(`Init Duration: ([0-9.]+) ms`)

@@ -27,6 +27,7 @@ import (
 var (
 	nimbusBin string
 	goZip     []byte // aws-lambda-go function, provided.al2023
+	rawZip    []byte // minimal custom runtime (testdata/rawfn), provided.al2023
 	nodeCJS   []byte
 	nodeESM   []byte
 	nodeSink  []byte
@@ -67,6 +68,15 @@ func build(dir string) error {
 	}
 	var err error
 	if goZip, err = zipDir(filepath.Dir(boot)); err != nil {
+		return err
+	}
+	rawBoot := filepath.Join(dir, "rawfn", "bootstrap")
+	cmd = exec.Command("go", "build", "-o", rawBoot, "./testdata/rawfn")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("build rawfn: %v\n%s", err, out)
+	}
+	if rawZip, err = zipDir(filepath.Dir(rawBoot)); err != nil {
 		return err
 	}
 	if nodeCJS, err = zipDir("testdata/node-cjs"); err != nil {
