@@ -202,6 +202,9 @@ func (g *Gateway) serveFunctionURL(w http.ResponseWriter, r *http.Request, id, e
 func (g *Gateway) streamFunctionURL(w http.ResponseWriter, x *exchange, si StreamInvoker, fn string, payload []byte, fail func(errKind, string)) {
 	sink := &urlSink{w: w, g: g, x: x}
 	sink.flusher, _ = w.(http.Flusher)
+	// The sink's write deadlines would outlive this request on a keep-alive
+	// connection (the server has no WriteTimeout to reset them).
+	defer http.NewResponseController(w).SetWriteDeadline(time.Time{})
 	istart := g.now()
 	resp, err := si.InvokeStream(context.WithoutCancel(x.r.Context()), invoke.Request{FunctionName: fn, Payload: payload}, sink)
 	x.integ = g.now().Sub(istart)
@@ -329,6 +332,9 @@ func (s *urlSink) Write(b []byte) (int, error) {
 	} else if !s.sent {
 		s.begin(http.StatusOK, nil)
 	}
+	// A client that stops reading cannot hold the function's stream (and
+	// the environment) for more than urlWriteTimeout per write.
+	http.NewResponseController(s.w).SetWriteDeadline(time.Now().Add(urlWriteTimeout))
 	if _, err := s.w.Write(b); err != nil {
 		s.broken = true
 		return n, nil
@@ -336,6 +342,16 @@ func (s *urlSink) Write(b []byte) (int, error) {
 	s.x.respLen += len(b)
 	s.flush()
 	return n, nil
+}
+
+// urlWriteTimeout bounds one write of a streamed body to the client.
+const urlWriteTimeout = time.Minute
+
+// Interrupt ends a write stalled on a client that stopped reading, when the
+// invocation ends meanwhile (runtimeapi.Interrupter). The client's answer
+// is cut short.
+func (s *urlSink) Interrupt() {
+	http.NewResponseController(s.w).SetWriteDeadline(time.Now())
 }
 
 func (s *urlSink) flush() {

@@ -91,3 +91,11 @@ func (t *trackedSink) Begin(contentType string) {
 	t.begun = true
 	t.StreamSink.Begin(contentType)
 }
+
+// Interrupt passes runtimeapi's interruption of a stalled write on to a sink
+// that supports it (runtimeapi.Interrupter).
+func (t *trackedSink) Interrupt() {
+	if i, ok := t.StreamSink.(interface{ Interrupt() }); ok {
+		i.Interrupt()
+	}
+}

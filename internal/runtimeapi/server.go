@@ -169,6 +169,7 @@ func (s *Server) Invoke(ctx context.Context, inv *Invocation) (Result, error) {
 	case r := <-c.done:
 		return r, nil
 	case <-ctx.Done():
+		c.interrupt()
 		return Result{}, ctx.Err()
 	case <-s.closed:
 		// The answer may have arrived just before the close.
@@ -176,6 +177,7 @@ func (s *Server) Invoke(ctx context.Context, inv *Invocation) (Result, error) {
 		case r := <-c.done:
 			return r, nil
 		default:
+			c.interrupt()
 			return Result{}, ErrClosed
 		}
 	}

@@ -113,6 +113,21 @@ func (c *call) streamed() bool {
 	return c.begun
 }
 
+// Interrupter is implemented by a StreamWriter whose Write can block on a slow
+// reader (a client that stopped reading): Interrupt makes a Write in progress
+// return at once with an error. It may be called concurrently with Write.
+type Interrupter interface{ Interrupt() }
+
+// interrupt ends a stream write in progress when Invoke gives up on the call
+// (its deadline, the process's end): without it, abandon would wait for a
+// write stalled on a client that stopped reading, and the invocation's
+// timeout with it.
+func (c *call) interrupt() {
+	if i, ok := c.inv.Stream.(Interrupter); ok {
+		i.Interrupt()
+	}
+}
+
 // abandon stops any further use of the call's StreamWriter (Invoke returned).
 func (c *call) abandon() {
 	c.smu.Lock()

@@ -270,3 +270,41 @@ func TestStreamTwoResponses(t *testing.T) {
 		t.Fatalf("Invoke = %+v %v; %d Begins %q", o.res, o.err, len(begins), begins)
 	}
 }
+
+// stallSink's Write blocks, as on a client that stopped reading, until
+// Interrupt is called.
+type stallSink struct {
+	entered     chan struct{}
+	interrupted chan struct{}
+	once        sync.Once
+}
+
+func (s *stallSink) Begin(string) {}
+
+func (s *stallSink) Write(p []byte) (int, error) {
+	close(s.entered)
+	<-s.interrupted
+	return 0, errors.New("write interrupted")
+}
+
+func (s *stallSink) Interrupt() { s.once.Do(func() { close(s.interrupted) }) }
+
+// A write stalled on a client does not hold up the invocation's end: when
+// Invoke gives up (its deadline), it interrupts the write and returns.
+func TestStreamStalledWriteInterrupted(t *testing.T) {
+	s := start(t)
+	sk := &stallSink{entered: make(chan struct{}), interrupted: make(chan struct{})}
+	in := inv("req-stalled")
+	in.Stream = sk
+	ctx, cancel := context.WithCancel(context.Background())
+	out := invokeAsync(ctx, s, in)
+	rc := dial(t, s)
+	rc.next()
+	chunk, _ := streamStart(rc, in.RequestID)
+	chunk("stuck")
+	await(t, sk.entered, "the stalled write")
+	cancel() // the deadline
+	if o := await(t, out, "Invoke"); !errors.Is(o.err, context.Canceled) {
+		t.Fatalf("Invoke = %v", o.err)
+	}
+}

@@ -41,6 +41,9 @@ func (a *API) invokeStreamHandler(w http.ResponseWriter, r *http.Request) {
 	}
 	sink := &eventSink{w: w, rc: http.NewResponseController(w), requestID: lambda.NewRequestID()}
 	sink.es = eventstream.NewWriter(w)
+	// net/http keeps a write deadline on the connection for its next
+	// requests (no server WriteTimeout resets it): clear it when done.
+	defer sink.rc.SetWriteDeadline(time.Time{})
 	req := invokeRequest(r, payload, tail)
 	req.RequestID = sink.requestID
 	resp, err := a.invoke.InvokeStream(r.Context(), req, sink)
@@ -110,6 +113,10 @@ func (s *eventSink) Begin(contentType string) {
 	s.w.WriteHeader(http.StatusOK)
 	s.err = s.rc.Flush()
 }
+
+// Interrupt ends a write stalled on a client that stopped reading (the
+// invocation timed out meanwhile); InvokeComplete sets a new deadline.
+func (s *eventSink) Interrupt() { s.rc.SetWriteDeadline(time.Now()) }
 
 func (s *eventSink) Write(p []byte) (int, error) {
 	if s.err != nil {
