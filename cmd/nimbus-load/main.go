@@ -3,10 +3,14 @@
 // its next request as soon as the previous answer is read, for -n requests in all
 // or for -d.
 //
-// Every figure comes with its own baseline: before the target, nimbus-load starts
-// a bare net/http echo server on loopback and measures it with the same client,
-// concurrency and request count (or duration). It prints requests/s, p50, p90,
-// p99 and max latency and errors for both, and the ratio target/baseline.
+// Every figure comes with its own baselines: before the target, nimbus-load
+// measures a bare net/http echo server on loopback with the same client,
+// concurrency and request count (or duration) twice — served in its own
+// process (the classic loopback round trip) and served by a child process (a
+// round trip between two processes, as every request to a server is; on a VM
+// whose idle vCPUs sleep, waking another process is most of its cost). It
+// prints requests/s, p50, p90, p99 and max latency and errors for each, and
+// the ratio target/baseline for both baselines.
 //
 // It only ever talks to loopback addresses: a URL whose host is not a loopback IP
 // or "localhost" is refused, every dial is checked, and redirects are not followed.
@@ -15,6 +19,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -25,7 +30,9 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"text/tabwriter"
@@ -45,7 +52,12 @@ func main() {
 	dur := flag.Duration("d", 0, "run for this long instead of -n requests (at most 10m)")
 	body := flag.String("body", "{}", "request body (POST)")
 	warm := flag.Int("warmup", 200, "unmeasured requests sent first, at the same concurrency")
+	serveEcho := flag.Bool("serve-echo", false, "internal: serve the echo baseline on loopback, print its address, until stdin closes")
 	flag.Parse()
+	if *serveEcho {
+		runEchoChild()
+		return
+	}
 
 	if err := check(*target, *conc, *n, *dur, *warm); err != nil {
 		fmt.Fprintln(os.Stderr, "nimbus-load:", err)
@@ -58,8 +70,16 @@ func main() {
 	}
 	defer echo.Close()
 
+	child, stop, err := startEchoChild()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "nimbus-load: echo child process:", err)
+		os.Exit(1)
+	}
+	defer stop()
+
 	l := load{conc: *conc, n: *n, d: *dur, warmup: *warm, body: []byte(*body)}
 	base := l.run("http://" + echo.Addr().String() + "/")
+	proc := l.run("http://" + child + "/")
 	tgt := l.run(*target)
 
 	mode := fmt.Sprintf("%d requests", *n)
@@ -70,10 +90,14 @@ func main() {
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(w, "\tok\terrors\treq/s\tp50\tp90\tp99\tmax\t")
 	base.print(w, "baseline (loopback echo)")
+	proc.print(w, "baseline (echo, other process)")
 	tgt.print(w, "target")
 	w.Flush()
 	fmt.Printf("\nratio target/baseline: req/s %.3fx, p50 %.1fx, p90 %.1fx, p99 %.1fx\n",
 		tgt.rps()/base.rps(), ratio(tgt.q(.5), base.q(.5)), ratio(tgt.q(.9), base.q(.9)), ratio(tgt.q(.99), base.q(.99)))
+	fmt.Printf("ratio target/other-process baseline: req/s %.3fx, p50 %.1fx, p90 %.1fx, p99 %.1fx; p50 added %s\n",
+		tgt.rps()/proc.rps(), ratio(tgt.q(.5), proc.q(.5)), ratio(tgt.q(.9), proc.q(.9)), ratio(tgt.q(.99), proc.q(.99)),
+		(tgt.q(.5) - proc.q(.5)).Round(time.Microsecond))
 	if tgt.errs > 0 {
 		fmt.Printf("first target error: %v\n", tgt.firstErr)
 		os.Exit(1)
@@ -121,6 +145,47 @@ func startEcho() (net.Listener, error) {
 		w.Write(b)
 	}))
 	return ln, nil
+}
+
+// startEchoChild runs this program again as the echo server of the
+// other-process baseline and returns its address; stop ends it.
+func startEchoChild() (addr string, stop func(), err error) {
+	self, err := os.Executable()
+	if err != nil {
+		return "", nil, err
+	}
+	cmd := exec.Command(self, "-serve-echo")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return "", nil, err
+	}
+	stop = func() { stdin.Close(); cmd.Wait() }
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		stop()
+		return "", nil, fmt.Errorf("no address from the child: %w", err)
+	}
+	return strings.TrimSpace(line), stop, nil
+}
+
+// runEchoChild is the child's side: serve, print the address, and exit when
+// the parent closes stdin (or dies).
+func runEchoChild() {
+	ln, err := startEcho()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "nimbus-load -serve-echo:", err)
+		os.Exit(1)
+	}
+	fmt.Println(ln.Addr().String())
+	io.Copy(io.Discard, os.Stdin)
 }
 
 // newClient returns a keep-alive client that can dial loopback addresses only.

@@ -16,14 +16,17 @@ package e2e
 //	NIMBUS_BENCH_MEMORY=1769 go test ./test/e2e/ -run '^$' -bench ColdStart
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"regexp"
 	"runtime"
 	"slices"
@@ -185,6 +188,59 @@ func BenchmarkLoopbackEcho(b *testing.B) {
 	srv := echoServer(b)
 	c := benchClient()
 	serial(b, func() error { _, _, err := post(c, srv.URL, benchPayload, nil); return err })
+}
+
+// BenchmarkLoopbackEchoProcess is the same echo served by another process (this
+// test binary run again): a loopback round trip between two processes, as every
+// request to the server is. On a VM whose idle vCPUs sleep, waking the other
+// process is most of its cost (~100 µs here when the machine is otherwise idle,
+// against ~17 µs within one process).
+func BenchmarkLoopbackEchoProcess(b *testing.B) {
+	url := echoChild(b)
+	c := benchClient()
+	serial(b, func() error { _, _, err := post(c, url, benchPayload, nil); return err })
+}
+
+const echoChildEnv = "NIMBUS_E2E_ECHO_CHILD"
+
+// echoChild starts this test binary as an echo server process and returns its URL.
+func echoChild(b *testing.B) string {
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), echoChildEnv+"=1")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { stdin.Close(); cmd.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		b.Fatalf("echo child: %v", err)
+	}
+	return "http://" + strings.TrimSpace(line) + "/"
+}
+
+// serveEchoChild serves the echo on loopback, prints its address and exits
+// when stdin closes (the benchmark ended, or died).
+func serveEchoChild() {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		os.Exit(1)
+	}
+	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.Write(body)
+	}))
+	fmt.Println(ln.Addr().String())
+	io.Copy(io.Discard, os.Stdin)
 }
 
 func BenchmarkLoopbackEchoParallel(b *testing.B) {

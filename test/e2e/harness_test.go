@@ -36,6 +36,10 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(echoChildEnv) != "" {
+		serveEchoChild() // this process is a benchmark's other-process echo server
+		return
+	}
 	dir, err := os.MkdirTemp("", "nimbus-e2e-")
 	if err != nil {
 		panic(err)
