@@ -56,8 +56,11 @@ import (
 // Run runs the server until ctx ends. It prints the contract's `api:`,
 // `gateway:` and `ready` lines on stdout and logs on stderr.
 func Run(ctx context.Context, cfg *config.Server, stdout, stderr io.Writer) error {
+	// Everything the server writes to stderr goes through one batched
+	// writer, so lines keep their order; it is flushed before "ready".
 	logOut := newLogWriter(stderr)
 	defer logOut.Close()
+	stderr = logOut
 	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level(cfg.LogLevel)}))
 	if err := checkExposure(cfg); err != nil {
 		return err
@@ -297,6 +300,7 @@ func Run(ctx context.Context, cfg *config.Server, stdout, stderr io.Writer) erro
 
 	fmt.Fprintf(stdout, "api: %s\n", apiURL)
 	fmt.Fprintf(stdout, "gateway: http://%s\n", gwLn.Addr())
+	logOut.flush() // the start-up report is out before "ready"
 	fmt.Fprintln(stdout, "ready")
 
 	var runErr error
