@@ -57,3 +57,17 @@ func TestRequestID(t *testing.T) {
 		t.Error("two equal request ids")
 	}
 }
+
+func TestFormatUUID(t *testing.T) {
+	var b [16]byte
+	for i := range b {
+		b[i] = 0xff
+	}
+	if got, want := FormatUUID(b, 8), "ffffffff-ffff-8fff-bfff-ffffffffffff"; got != want {
+		t.Errorf("FormatUUID(ff…, 8) = %s, want %s", got, want)
+	}
+	b = [16]byte{0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef}
+	if got, want := FormatUUID(b, 4), "01234567-89ab-4def-8123-456789abcdef"; got != want {
+		t.Errorf("FormatUUID(0123…, 4) = %s, want %s", got, want)
+	}
+}

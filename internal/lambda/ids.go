@@ -11,7 +11,14 @@ import (
 func NewRequestID() string {
 	var b [16]byte
 	rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
+	return FormatUUID(b, 4)
+}
+
+// FormatUUID returns b as a UUID of the given version (4 random, 8 custom;
+// RFC 9562): it sets the version and variant bits and writes the canonical
+// 8-4-4-4-12 hex form.
+func FormatUUID(b [16]byte, version byte) string {
+	b[6] = b[6]&0x0f | version<<4
 	b[8] = b[8]&0x3f | 0x80
 	var out [36]byte
 	hex.Encode(out[0:8], b[0:4])

@@ -2,6 +2,7 @@ package secrets
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -189,7 +190,7 @@ func (s *Store) sameValue(sec Secret, v Version, c Content) bool {
 func (s *Store) newVersion(name, token string, c Content, now time.Time) Version {
 	id := token
 	if id == "" {
-		id = newUUID()
+		id = lambda.NewRequestID()
 	}
 	return Version{ID: id, Stages: []string{StageCurrent}, Created: now, Binary: c.Binary != nil, Sealed: s.key.Seal(c.bytes(), sealContext(name, id))}
 }
@@ -265,7 +266,7 @@ func (s *Store) Value(ctx context.Context, id, versionID, stage string) (Value, 
 		return (versionID == "" || v.ID == versionID) && (stage == "" || slices.Contains(v.Stages, stage))
 	})
 	if i < 0 {
-		return Value{}, fail(CodeNotFound, "Secrets Manager can't find the specified secret value for staging label: %s", cmpOr(stage, versionID))
+		return Value{}, fail(CodeNotFound, "Secrets Manager can't find the specified secret value for staging label: %s", cmp.Or(stage, versionID))
 	}
 	v := sec.Versions[i]
 	plain, err := s.key.Open(v.Sealed, sealContext(sec.Name, v.ID))
@@ -280,13 +281,6 @@ func (s *Store) Value(ctx context.Context, id, versionID, stage string) (Value, 
 		out.String = &str
 	}
 	return out, nil
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // Describe returns a secret's metadata (never its values).
@@ -466,12 +460,4 @@ func randomSuffix() string {
 		b[i] = suffixChars[int(b[i])%len(suffixChars)]
 	}
 	return string(b)
-}
-
-func newUUID() string {
-	b := make([]byte, 16)
-	rand.Read(b)
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }

@@ -40,8 +40,6 @@ package shift
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -160,7 +158,7 @@ func (s *Shifter) Start(ctx context.Context, spec Spec) (*Deployment, bool, erro
 		return nil, false, lambda.InvalidParameter("alias %s already points at version %s", spec.Alias, spec.To)
 	}
 	now := s.cfg.Now()
-	d := &Deployment{ID: newID(), Spec: spec, StartedAt: now}
+	d := &Deployment{ID: "d-" + lambda.NewHexID(8), Spec: spec, StartedAt: now}
 	s.note(d, now, "deployment %s started: %s from version %s to %s (%s)", d.ID, d.Alias, d.From, d.To, describe(&d.Spec))
 	if running {
 		s.note(d, now, "superseded deployment %s (version %s at %s)", prev.ID, prev.To, percent(prev.Weight))
@@ -422,12 +420,6 @@ func (s *Shifter) withHealth(d *Deployment) *Deployment {
 func (s *Shifter) note(d *Deployment, now time.Time, format string, args ...any) {
 	msg := d.event(now, format, args...)
 	s.log.Info("deployment: "+msg, "function", d.Function, "alias", d.Alias, "deployment", d.ID)
-}
-
-func newID() string {
-	var b [8]byte
-	rand.Read(b[:])
-	return "d-" + hex.EncodeToString(b[:])
 }
 
 func percent(w float64) string { return fmt.Sprintf("%g%%", 100*w) }

@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -67,12 +68,7 @@ func (m *Mapping) concurrency() int {
 }
 
 func (m *Mapping) reportsItemFailures() bool {
-	for _, t := range m.FunctionResponseTypes {
-		if t == "ReportBatchItemFailures" {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(m.FunctionResponseTypes, "ReportBatchItemFailures")
 }
 
 // Invoker is the front door.
@@ -89,7 +85,6 @@ type Service struct {
 
 	mu      sync.Mutex
 	running map[string]*poller // guarded by mu: UUID → pollers of an enabled mapping
-	ctx     context.Context    // guarded by mu: set by Run
 	kick    chan struct{}
 }
 
@@ -106,9 +101,6 @@ func New(kv jetstream.KeyValue, q *queue.Service, inv Invoker, log *slog.Logger)
 
 // Run keeps pollers in line with the stored mappings until ctx ends, then stops them all.
 func (s *Service) Run(ctx context.Context) error {
-	s.mu.Lock()
-	s.ctx = ctx
-	s.mu.Unlock()
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
 	for {

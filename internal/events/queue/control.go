@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/nimbus-dev/nimbus/internal/lambda"
 )
 
 // maxTags is the most tags a queue may have.
@@ -43,7 +45,7 @@ func (s *Service) CreateQueue(ctx context.Context, name string, attrs, tags map[
 		return s.ensureStream(ctx, q, st.set)
 	}
 	now := time.Now().Unix()
-	rec := &record{ID: newID(), Name: name, Created: now, Modified: now, Attributes: defaults(s.cfg.MaxMessageSize), Tags: tags}
+	rec := &record{ID: lambda.NewHexID(8), Name: name, Created: now, Modified: now, Attributes: defaults(s.cfg.MaxMessageSize), Tags: tags}
 	for k, v := range norm {
 		if v != "" {
 			rec.Attributes[k] = v

@@ -55,8 +55,6 @@ package queue
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -432,12 +430,6 @@ func (s *Service) ensureStream(ctx context.Context, q *queue, set settings) erro
 		return fmt.Errorf("queue: consumer %s: %w", q.stream, err)
 	}
 	return nil
-}
-
-func newID() string {
-	var b [8]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }
 
 func (r *record) clone() *record {

@@ -3,7 +3,6 @@ package topic
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -192,8 +191,5 @@ func (s *Service) deadLetter(ctx context.Context, d *delivery) {
 // deliveryRequestID is a UUID determined by a delivery's message and subscription.
 func deliveryRequestID(d *delivery) string {
 	sum := sha256.Sum256([]byte(d.ID + "/" + d.Sub))
-	sum[6] = sum[6]&0x0f | 0x40
-	sum[8] = sum[8]&0x3f | 0x80
-	h := hex.EncodeToString(sum[:16])
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+	return lambda.FormatUUID([16]byte(sum[:16]), 4)
 }
