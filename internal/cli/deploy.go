@@ -330,6 +330,11 @@ func printWarnings(w io.Writer, warnings []string) {
 	}
 }
 
+var actionSymbols = map[deploy.Action]string{
+	deploy.ActionBuild: "*", deploy.ActionCreate: "+", deploy.ActionUpdate: "~", deploy.ActionReplace: "~",
+	deploy.ActionDelete: "-", deploy.ActionUnchanged: "=", deploy.ActionRetain: "!", deploy.ActionSkip: "!",
+}
+
 // progress prints deploy events as they happen:
 //
 //   - build     Function            HelloFn (go, 1.2s)
@@ -339,10 +344,7 @@ func printWarnings(w io.Writer, warnings []string) {
 //     = unchanged Api                 hellohttpapi1a2b3c4d
 func progress(w io.Writer) func(deploy.Event) {
 	return func(e deploy.Event) {
-		sym := map[deploy.Action]string{
-			deploy.ActionBuild: "*", deploy.ActionCreate: "+", deploy.ActionUpdate: "~", deploy.ActionReplace: "~",
-			deploy.ActionDelete: "-", deploy.ActionUnchanged: "=", deploy.ActionRetain: "!", deploy.ActionSkip: "!",
-		}[e.Action]
+		sym := actionSymbols[e.Action]
 		name := e.PhysicalID
 		if name == "" || e.Action == deploy.ActionBuild {
 			name = e.LogicalID

@@ -2,8 +2,6 @@ package cli
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -14,11 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
-
 	"github.com/nimbus-dev/nimbus/internal/config"
-	"github.com/nimbus-dev/nimbus/internal/lambda"
 )
 
 const schedulesUsage = "usage: nimbus schedules list [--next N] [--json]"
@@ -51,17 +45,7 @@ func schedulesCmd(ctx context.Context, args []string, getenv config.Getenv, stdi
 		fmt.Fprintln(stdio.Stderr, schedulesUsage)
 		return ErrUsage
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.Endpoint+"/nimbus/v1/schedules?next="+strconv.Itoa(*next), nil)
-	if err != nil {
-		return err
-	}
-	empty := sha256.Sum256(nil)
-	err = v4.NewSigner().SignHTTP(ctx, aws.Credentials{AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey},
-		req, hex.EncodeToString(empty[:]), "events", lambda.Region, time.Now())
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := newDeployer(c).Do(ctx, http.MethodGet, "/nimbus/v1/schedules?next="+strconv.Itoa(*next), nil, nil)
 	if err != nil {
 		return apiError(err)
 	}
@@ -69,9 +53,6 @@ func schedulesCmd(ctx context.Context, args []string, getenv config.Getenv, stdi
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
 		return err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %s", resp.Header.Get("X-Amzn-ErrorType"), body)
 	}
 	if *raw {
 		_, err := stdio.Stdout.Write(append(body, '\n'))

@@ -318,7 +318,7 @@ func (a *applier) delete(ctx context.Context, r *template.Resource) error {
 	case r.EventSourceMapping != nil:
 		return a.d.deleteMapping(ctx, r.EventSourceMapping)
 	case r.Schedule != nil:
-		return a.d.deleteRule(ctx, r.LogicalID, r.Schedule.Name)
+		return a.d.deleteRule(ctx, r.Schedule.Name)
 	case r.Subscription != nil:
 		return a.d.deleteSubscription(ctx, r.Subscription)
 	}

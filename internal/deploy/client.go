@@ -39,31 +39,25 @@ type StackSummary struct {
 	DeployedAt  time.Time `json:"deployedAt"`
 }
 
-// apiError is an error answer of a nimbus endpoint (/nimbus/v1/…).
-type apiError struct {
+// APIError is an error answer of a nimbus endpoint (/nimbus/v1/…): the
+// status, X-Amzn-ErrorType and message.
+type APIError struct {
 	Status  int
 	Code    string
 	Message string
 }
 
-func (e *apiError) Error() string {
+func (e *APIError) Error() string {
 	if e.Code == "" {
 		return fmt.Sprintf("HTTP %d: %s", e.Status, e.Message)
 	}
 	return e.Code + ": " + e.Message
 }
 
-// call sends a signed request to a nimbus endpoint and decodes a JSON answer
-// into out (if not nil). header may add request headers; the answer's
-// headers are returned.
-func (d *Deployer) call(ctx context.Context, method, path string, in, out any, header http.Header) (http.Header, error) {
-	var body []byte
-	if in != nil {
-		var err error
-		if body, err = json.Marshal(in); err != nil {
-			return nil, err
-		}
-	}
+// Do sends a signed request to a nimbus endpoint; a non-nil body is sent as
+// JSON, header may add request headers. A status ≥ 300 is an *APIError (the
+// body consumed); otherwise the caller closes the body.
+func (d *Deployer) Do(ctx context.Context, method, path string, body []byte, header http.Header) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(d.cfg.Endpoint, "/")+path, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
@@ -71,7 +65,7 @@ func (d *Deployer) call(ctx context.Context, method, path string, in, out any, h
 	for k, v := range header {
 		req.Header[k] = v
 	}
-	if in != nil {
+	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	sum := sha256.Sum256(body)
@@ -83,22 +77,47 @@ func (d *Deployer) call(ctx context.Context, method, path string, in, out any, h
 	if err != nil {
 		return nil, err
 	}
+	if resp.StatusCode < 300 {
+		return resp, nil
+	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 	if err != nil {
 		return nil, err
 	}
-	if resp.StatusCode >= 300 {
-		e := &apiError{Status: resp.StatusCode, Code: resp.Header.Get("X-Amzn-ErrorType")}
-		var msg struct {
-			Message string `json:"message"`
+	e := &APIError{Status: resp.StatusCode, Code: resp.Header.Get("X-Amzn-ErrorType")}
+	var msg struct {
+		Message string `json:"message"`
+	}
+	if json.Unmarshal(data, &msg) == nil && msg.Message != "" {
+		e.Message = msg.Message
+	} else {
+		e.Message = strings.TrimSpace(string(data))
+	}
+	return nil, e
+}
+
+// maxAnswer bounds how much of an answer call reads.
+const maxAnswer = 16 << 20
+
+// call sends a signed request to a nimbus endpoint (Do) and decodes a JSON
+// answer into out (if not nil). The answer's headers are returned.
+func (d *Deployer) call(ctx context.Context, method, path string, in, out any, header http.Header) (http.Header, error) {
+	var body []byte
+	if in != nil {
+		var err error
+		if body, err = json.Marshal(in); err != nil {
+			return nil, err
 		}
-		if json.Unmarshal(data, &msg) == nil && msg.Message != "" {
-			e.Message = msg.Message
-		} else {
-			e.Message = strings.TrimSpace(string(data))
-		}
-		return resp.Header, e
+	}
+	resp, err := d.Do(ctx, method, path, body, header)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+	if err != nil {
+		return nil, err
 	}
 	if out != nil && len(data) > 0 {
 		if err := json.Unmarshal(data, out); err != nil {
@@ -245,7 +264,7 @@ func isNotFound(err error) bool {
 	if err == nil {
 		return false
 	}
-	if e, ok := errors.AsType[*apiError](err); ok {
+	if e, ok := errors.AsType[*APIError](err); ok {
 		return e.Status == http.StatusNotFound && !strings.HasPrefix(e.Code, "UnknownOperation")
 	}
 	if ae, ok := errors.AsType[smithy.APIError](err); ok && notFoundCodes[ae.ErrorCode()] {
@@ -264,7 +283,7 @@ func isUnknownOperation(err error) bool {
 	unknown := func(code string) bool {
 		return strings.HasPrefix(code, "UnknownOperation") || code == "InvalidAction" || code == "UnknownOperationException"
 	}
-	if e, ok := errors.AsType[*apiError](err); ok {
+	if e, ok := errors.AsType[*APIError](err); ok {
 		return unknown(e.Code)
 	}
 	if ae, ok := errors.AsType[smithy.APIError](err); ok && unknown(ae.ErrorCode()) {

@@ -221,9 +221,9 @@ func TestErrorKinds(t *testing.T) {
 		err              error
 		notFound, unknow bool
 	}{
-		{&apiError{Status: 404, Code: "ResourceNotFoundException"}, true, false},
-		{&apiError{Status: 404, Code: "UnknownOperationException"}, false, true},
-		{&apiError{Status: 412, Code: "PreconditionFailedException"}, false, false},
+		{&APIError{Status: 404, Code: "ResourceNotFoundException"}, true, false},
+		{&APIError{Status: 404, Code: "UnknownOperationException"}, false, true},
+		{&APIError{Status: 412, Code: "PreconditionFailedException"}, false, false},
 		{fmt.Errorf("op: %w", &smithy.GenericAPIError{Code: "QueueDoesNotExist"}), true, false},
 		{fmt.Errorf("op: %w", &smithy.GenericAPIError{Code: "UnknownOperationException"}), false, true},
 		{errors.New("connection refused"), false, false},

@@ -399,7 +399,7 @@ func (d *Deployer) ruleExists(ctx context.Context, name string) (bool, error) {
 	return err == nil, describe(err)
 }
 
-func (d *Deployer) deleteRule(ctx context.Context, _ string, name string) error {
+func (d *Deployer) deleteRule(ctx context.Context, name string) error {
 	if err := d.removeTargets(ctx, name, ""); err != nil {
 		return err
 	}

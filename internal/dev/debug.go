@@ -30,8 +30,8 @@ func (c *client) debugOn(ctx context.Context, name string, port int) (*debugSess
 	if port > 0 {
 		body = fmt.Appendf(nil, `{"port":%d}`, port)
 	}
-	resp, err := c.do(ctx, http.MethodPut, "/nimbus/v1/functions/"+url.PathEscape(name)+"/debug", body)
-	if e, ok := errors.AsType[*apiError](err); ok && e.unknownOperation() {
+	resp, err := c.Do(ctx, http.MethodPut, "/nimbus/v1/functions/"+url.PathEscape(name)+"/debug", body, nil)
+	if unknownOperation(err) {
 		return nil, errNoDebugger
 	}
 	if err != nil {
@@ -51,7 +51,7 @@ func (c *client) debugOn(ctx context.Context, name string, port int) (*debugSess
 
 // debugOff turns the debugger off for function name.
 func (c *client) debugOff(ctx context.Context, name string) error {
-	resp, err := c.do(ctx, http.MethodDelete, "/nimbus/v1/functions/"+url.PathEscape(name)+"/debug", nil)
+	resp, err := c.Do(ctx, http.MethodDelete, "/nimbus/v1/functions/"+url.PathEscape(name)+"/debug", nil, nil)
 	if err != nil {
 		return err
 	}

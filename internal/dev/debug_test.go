@@ -8,6 +8,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/nimbus-dev/nimbus/internal/deploy"
 )
 
 // TestDebugClient: PUT with the port asked, DELETE, and a server without
@@ -36,7 +38,7 @@ func TestDebugClient(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	c := &client{endpoint: srv.URL, key: "k", secret: "s", http: srv.Client()}
+	c := &client{deploy.New(deploy.Config{Endpoint: srv.URL, AccessKeyID: "k", SecretAccessKey: "s", HTTPClient: srv.Client()})}
 
 	s, err := c.debugOn(t.Context(), "app-Add", 0)
 	if err != nil || s.Debugger != "delve" || s.Port != 2345 || s.Instructions == "" {
@@ -56,7 +58,7 @@ func TestDebugClient(t *testing.T) {
 		t.Errorf("server without debugging: %v, want errNoDebugger", err)
 	}
 	_, err = c.debugOn(t.Context(), "missing", 0)
-	if e, ok := errors.AsType[*apiError](err); !ok || errors.Is(err, errNoDebugger) || e.Code != "ResourceNotFoundException" {
+	if e, ok := errors.AsType[*deploy.APIError](err); !ok || errors.Is(err, errNoDebugger) || e.Code != "ResourceNotFoundException" {
 		t.Errorf("missing function: %v, want its ResourceNotFoundException", err)
 	}
 }

@@ -44,7 +44,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -100,10 +99,11 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("watching the sources: %w", err)
 	}
 	defer w.close()
-	c := &client{endpoint: srv.API, key: cfg.AccessKeyID, secret: cfg.SecretAccessKey, http: &http.Client{}}
+	d := deploy.New(deploy.Config{Endpoint: srv.API, AccessKeyID: cfg.AccessKeyID, SecretAccessKey: cfg.SecretAccessKey})
+	c := &client{d}
 	l := &loop{
 		cfg: cfg, t: t, srv: srv, w: w, c: c,
-		deployer: deploy.New(deploy.Config{Endpoint: srv.API, AccessKeyID: cfg.AccessKeyID, SecretAccessKey: cfg.SecretAccessKey}),
+		deployer: d,
 		pk:       newPackages(""),
 		logs:     &followers{c: c, t: t, since: time.Now(), running: map[string]context.CancelFunc{}, colors: map[string]int{}},
 	}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/nimbus-dev/nimbus/internal/deploy"
 )
 
 // terminal writes whole lines to the user's terminal from several
@@ -107,8 +109,8 @@ func (c *client) follow(ctx context.Context, t *terminal, name, label string, co
 	prefix := t.paint(color, label)
 	for ctx.Err() == nil {
 		q := url.Values{"follow": {"true"}, "since": {since.UTC().Format(time.RFC3339Nano)}}
-		resp, err := c.do(ctx, "GET", "/nimbus/v1/functions/"+url.PathEscape(name)+"/logs?"+q.Encode(), nil)
-		if e, ok := errors.AsType[*apiError](err); ok && e.Status == 404 {
+		resp, err := c.Do(ctx, "GET", "/nimbus/v1/functions/"+url.PathEscape(name)+"/logs?"+q.Encode(), nil, nil)
+		if e, ok := errors.AsType[*deploy.APIError](err); ok && e.Status == 404 {
 			return // deleted (or never deployed)
 		}
 		if err == nil {

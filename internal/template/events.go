@@ -74,13 +74,7 @@ func (p *planner) events(r *resource, f *Function, events *node) {
 		case "Api":
 			p.restRoute(r, f, rd, ev)
 		case "Schedule", "ScheduleV2":
-			if s := p.schedule(id, typ, rd, target); s != nil {
-				t := TypeRule
-				if typ == "ScheduleV2" {
-					t = TypeSchedule
-				}
-				p.add(Resource{LogicalID: id, Type: t, DependsOn: sortedKeys(deps), Schedule: s})
-			}
+			p.scheduleEvent(id, typ, rd, target, deps)
 		case "SQS":
 			if m := p.sqsMapping(rd, f); m != nil {
 				p.add(Resource{LogicalID: id, Type: TypeEventSourceMapping, DependsOn: sortedKeys(deps), EventSourceMapping: m})
@@ -175,13 +169,27 @@ func (p *planner) apiByID(rd *reader, key, typ string) string {
 	return ""
 }
 
+// scheduleEvent plans a Schedule (an EventBridge rule) or ScheduleV2 (an
+// EventBridge Scheduler schedule) event that invokes target.
+func (p *planner) scheduleEvent(id, typ string, rd *reader, target string, deps map[string]bool) {
+	s := p.schedule(id, typ, rd, target)
+	t := TypeRule
+	if typ == "ScheduleV2" {
+		t = TypeSchedule
+	}
+	p.add(Resource{LogicalID: id, Type: t, DependsOn: sortedKeys(deps), Schedule: s})
+}
+
 func (p *planner) schedule(id, typ string, rd *reader, target string) *Schedule {
 	s := &Schedule{Target: target, Enabled: true}
+	exprKey := "ScheduleExpression"
 	if typ == "Schedule" {
-		s.Expression = rd.required("Schedule")
+		exprKey = "Schedule"
+	}
+	s.Expression = rd.required(exprKey)
+	if typ == "Schedule" {
 		s.Enabled = rd.boolean("Enabled", true)
 	} else {
-		s.Expression = rd.required("ScheduleExpression")
 		s.Timezone = rd.str("ScheduleExpressionTimezone")
 		if rd.has("FlexibleTimeWindow") {
 			rd.node("FlexibleTimeWindow")
@@ -193,7 +201,7 @@ func (p *planner) schedule(id, typ string, rd *reader, target string) *Schedule 
 	}
 	if s.Expression != "" {
 		if err := checkSchedule(s.Expression, typ == "ScheduleV2"); err != "" {
-			rd.fail(rd.n.get(map[bool]string{true: "ScheduleExpression", false: "Schedule"}[typ == "ScheduleV2"]), map[bool]string{true: "ScheduleExpression", false: "Schedule"}[typ == "ScheduleV2"], "%s", err)
+			rd.fail(rd.n.get(exprKey), exprKey, "%s", err)
 		}
 	}
 	s.Input = rd.str("Input")

@@ -304,13 +304,7 @@ func (p *planner) stateMachineEvents(r *resource, sm *StateMachine, events *node
 			continue
 		}
 		rd := p.reader(props, path+".Properties")
-		if s := p.schedule(id, typ, rd, sm.ARN); s != nil {
-			t := TypeRule
-			if typ == "ScheduleV2" {
-				t = TypeSchedule
-			}
-			p.add(Resource{LogicalID: id, Type: t, DependsOn: sortedKeys(deps), Schedule: s})
-		}
+		p.scheduleEvent(id, typ, rd, sm.ARN, deps)
 		rd.rest(r.id, map[string]string{"Description": "", "RoleArn": iamNote})
 	}
 }
