@@ -22,7 +22,6 @@ import (
 	"os/exec"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/nimbus-dev/nimbus/internal/lambda"
@@ -91,17 +90,17 @@ func (d *Debuggers) Prepare(ctx context.Context, req Request) (*Session, error) 
 		return nil, lambda.InvalidParameter("port must be between 1 and 65535, got %d", req.Port)
 	}
 	s := &Session{Function: req.Function, Runtime: req.Runtime, Port: req.Port}
-	switch family(req.Runtime) {
-	case "go":
+	switch lambda.RuntimeFamily(req.Runtime) {
+	case lambda.FamilyProvided:
 		s.Debugger = Delve
 		dlv, err := d.placeDelve(ctx)
 		if err != nil {
 			return nil, err
 		}
 		s.dlv = dlv
-	case "node":
+	case lambda.FamilyNode:
 		s.Debugger = Inspector
-	case "python":
+	case lambda.FamilyPython:
 		s.Debugger = Debugpy
 		if err := checkDebugpy(ctx, req.Interpreter, req.Runtime); err != nil {
 			return nil, err
@@ -116,18 +115,6 @@ func (d *Debuggers) Prepare(ctx context.Context, req Request) (*Session, error) 
 	return s, nil
 }
 
-func family(runtime string) string {
-	switch {
-	case strings.HasPrefix(runtime, "provided"):
-		return "go"
-	case strings.HasPrefix(runtime, "nodejs"):
-		return "node"
-	case strings.HasPrefix(runtime, "python"):
-		return "python"
-	}
-	return ""
-}
-
 func defaultPort(debugger string) int {
 	switch debugger {
 	case Delve:
@@ -140,7 +127,9 @@ func defaultPort(debugger string) int {
 
 // Serves reports whether the session can debug an environment of runtime
 // (a function whose runtime changed to another family needs a new session).
-func (s *Session) Serves(runtime string) bool { return family(runtime) == family(s.Runtime) }
+func (s *Session) Serves(runtime string) bool {
+	return lambda.RuntimeFamily(runtime) == lambda.RuntimeFamily(s.Runtime)
+}
 
 // Command wraps cmd, an environment's command line as runtimes.Catalogue.Command
 // returned it, so that the bootstrap runs under the session's debugger. The

@@ -4,6 +4,7 @@
 package lambda
 
 import (
+	"strings"
 	"time"
 )
 
@@ -107,3 +108,24 @@ const (
 	Event           InvocationType = "Event"
 	DryRun          InvocationType = "DryRun"
 )
+
+// Runtime families: how a runtime's functions are started and built.
+const (
+	FamilyProvided = "provided" // provided.al2023, provided.al2: the function's own bootstrap
+	FamilyNode     = "node"     // nodejs20.x, nodejs22.x
+	FamilyPython   = "python"   // python3.11, python3.12
+)
+
+// RuntimeFamily is a runtime identifier's family, or "" for one nimbus does
+// not run (go1.x, java21, …).
+func RuntimeFamily(runtime string) string {
+	switch {
+	case strings.HasPrefix(runtime, "provided"):
+		return FamilyProvided
+	case strings.HasPrefix(runtime, "nodejs"):
+		return FamilyNode
+	case strings.HasPrefix(runtime, "python"):
+		return FamilyPython
+	}
+	return ""
+}

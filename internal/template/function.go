@@ -72,7 +72,7 @@ func (p *planner) function(r *resource) {
 		}
 	}
 	f.Runtime = rd.required("Runtime")
-	family := runtimeFamily(f.Runtime)
+	family := lambda.RuntimeFamily(f.Runtime)
 	if f.Runtime != "" && family == "" {
 		hint := ""
 		if f.Runtime == "go1.x" {
@@ -80,7 +80,7 @@ func (p *planner) function(r *resource) {
 		}
 		rd.fail(rd.n.get("Runtime"), "Runtime", "runtime %s is not supported (nimbus runs provided.al2023, provided.al2, nodejs20.x, nodejs22.x, python3.11, python3.12)%s", f.Runtime, hint)
 	}
-	if family == "provided" {
+	if family == lambda.FamilyProvided {
 		f.Handler = rd.str("Handler")
 	} else {
 		f.Handler = rd.required("Handler")
@@ -178,19 +178,6 @@ func dependsOn(r *resource) map[string]bool {
 func nameHint(raw *node, prop string) string {
 	if raw.get(prop) == nil {
 		return " (it is <stack>-<LogicalId>; set " + prop + " or use a shorter stack name)"
-	}
-	return ""
-}
-
-// runtimeFamily is provided, node or python; "" for runtimes nimbus cannot run.
-func runtimeFamily(rt string) string {
-	switch {
-	case strings.HasPrefix(rt, "provided"):
-		return "provided"
-	case strings.HasPrefix(rt, "nodejs"):
-		return "node"
-	case strings.HasPrefix(rt, "python"):
-		return "python"
 	}
 	return ""
 }
@@ -319,9 +306,9 @@ func (p *planner) code(r *resource, rd *reader, family, arch, handler string) Bu
 		code := rd.str("InlineCode")
 		mod, _, _ := strings.Cut(handler, ".")
 		switch family {
-		case "node":
+		case lambda.FamilyNode:
 			b.InlineFile = mod + ".js"
-		case "python":
+		case lambda.FamilyPython:
 			b.InlineFile = mod + ".py"
 		default:
 			rd.fail(inline, "InlineCode", "InlineCode needs a Node.js or Python runtime")
@@ -368,17 +355,17 @@ func (p *planner) detect(r *resource, rd *reader, uri *node, family, dir string)
 	}
 	method := literal(r.metadata.get("BuildMethod"))
 	switch family {
-	case "node":
+	case lambda.FamilyNode:
 		if method != "" {
 			p.warnf("Resources.%s.Metadata.BuildMethod: %s is not supported; the directory is packaged as it is", r.id, method)
 		}
 		return BuildNode
-	case "python":
+	case lambda.FamilyPython:
 		if method != "" {
 			p.warnf("Resources.%s.Metadata.BuildMethod: %s is not supported; the directory is packaged as it is", r.id, method)
 		}
 		return BuildPython
-	case "provided":
+	case lambda.FamilyProvided:
 	default:
 		return ""
 	}
