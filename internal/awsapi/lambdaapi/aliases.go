@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/nimbus-dev/nimbus/internal/lambda"
 	"github.com/nimbus-dev/nimbus/internal/registry"
@@ -173,15 +174,7 @@ func (a *API) listAliases(r *http.Request) (int, any, error) {
 			items = append(items, al)
 		}
 	}
-	slices.SortFunc(items, func(x, y lambda.Alias) int {
-		if x.Name < y.Name {
-			return -1
-		}
-		if x.Name > y.Name {
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(items, func(x, y lambda.Alias) int { return strings.Compare(x.Name, y.Name) })
 	maxItems := 50
 	if s := r.URL.Query().Get("MaxItems"); s != "" {
 		if n, err := strconv.Atoi(s); err == nil && n > 0 && n <= 10000 {

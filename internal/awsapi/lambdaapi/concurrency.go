@@ -1,6 +1,7 @@
 package lambdaapi
 
 import (
+	"maps"
 	"net/http"
 	"slices"
 
@@ -172,6 +173,12 @@ func (a *API) putProvisioned(r *http.Request) (int, any, error) {
 	return http.StatusAccepted, v, nil
 }
 
+// errNoProvisioned is the error of a qualifier without provisioned concurrency.
+func errNoProvisioned() error {
+	return &lambda.Error{Code: "ProvisionedConcurrencyConfigNotFoundException", Status: http.StatusNotFound,
+		Message: "No Provisioned Concurrency Config found for this function"}
+}
+
 func (a *API) getProvisioned(r *http.Request) (int, any, error) {
 	fn, q, err := a.function(r)
 	if err != nil {
@@ -185,8 +192,7 @@ func (a *API) getProvisioned(r *http.Request) (int, any, error) {
 	}
 	p, ok := fn.Provisioned[q]
 	if !ok {
-		return 0, nil, &lambda.Error{Code: "ProvisionedConcurrencyConfigNotFoundException", Status: http.StatusNotFound,
-			Message: "No Provisioned Concurrency Config found for this function"}
+		return 0, nil, errNoProvisioned()
 	}
 	v := a.provisionedView(fn.Latest.FunctionName, q, p)
 	v.FunctionArn = ""
@@ -194,11 +200,7 @@ func (a *API) getProvisioned(r *http.Request) (int, any, error) {
 }
 
 func (a *API) listProvisioned(fn *registry.Function, r *http.Request) (int, any, error) {
-	qs := make([]string, 0, len(fn.Provisioned))
-	for q := range fn.Provisioned {
-		qs = append(qs, q)
-	}
-	slices.Sort(qs)
+	qs := slices.Sorted(maps.Keys(fn.Provisioned))
 	items := make([]provisionedConfig, 0, len(qs))
 	for _, q := range qs {
 		items = append(items, a.provisionedView(fn.Latest.FunctionName, q, fn.Provisioned[q]))
@@ -222,8 +224,7 @@ func (a *API) deleteProvisioned(r *http.Request) (int, any, error) {
 		return 0, nil, err
 	}
 	if _, ok := fn.Provisioned[q]; !ok {
-		return 0, nil, &lambda.Error{Code: "ProvisionedConcurrencyConfigNotFoundException", Status: http.StatusNotFound,
-			Message: "No Provisioned Concurrency Config found for this function"}
+		return 0, nil, errNoProvisioned()
 	}
 	if _, err := a.reg.Update(r.Context(), fn.Latest.FunctionName, func(f *registry.Function) error {
 		delete(f.Provisioned, q)

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nimbus-dev/nimbus/internal/events/esm"
@@ -189,13 +190,13 @@ func (a *API) listESM(r *http.Request) (int, any, error) {
 			if src := q.Get("EventSourceArn"); src != "" && m.EventSourceArn != src {
 				continue
 			}
-			if fnARN != "" && m.FunctionArn != fnARN && !hasPrefix(m.FunctionArn, fnARN+":") {
+			if fnARN != "" && m.FunctionArn != fnARN && !strings.HasPrefix(m.FunctionArn, fnARN+":") {
 				continue
 			}
 			items = append(items, m)
 		}
 	}
-	slices.SortFunc(items, func(x, y esm.Mapping) int { return cmpString(x.UUID, y.UUID) })
+	slices.SortFunc(items, func(x, y esm.Mapping) int { return strings.Compare(x.UUID, y.UUID) })
 	maxItems := 100
 	if s := r.URL.Query().Get("MaxItems"); s != "" {
 		if n, err := strconv.Atoi(s); err == nil && n > 0 && n <= 10000 {
@@ -210,16 +211,4 @@ func (a *API) listESM(r *http.Request) (int, any, error) {
 		EventSourceMappings []esm.Mapping `json:"EventSourceMappings"`
 		NextMarker          string        `json:"NextMarker,omitempty"`
 	}{page, next}, nil
-}
-
-func hasPrefix(s, p string) bool { return len(s) >= len(p) && s[:len(p)] == p }
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

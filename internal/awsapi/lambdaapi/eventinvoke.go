@@ -1,6 +1,7 @@
 package lambdaapi
 
 import (
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -23,6 +24,11 @@ func eventInvokeQualifier(fn *registry.Function, q string) (string, error) {
 		return "", lambda.NotFound("Function not found: %s", lambda.QualifiedARN(fn.Latest.FunctionName, q))
 	}
 	return q, nil
+}
+
+// errNoEventInvoke is the error of a qualifier without an event invoke config.
+func errNoEventInvoke(fn *registry.Function, q string) error {
+	return lambda.NotFound("The function %s doesn't have an EventInvokeConfig", lambda.QualifiedARN(fn.Latest.FunctionName, q))
 }
 
 func validateEventInvoke(c *lambda.EventInvokeConfig) error {
@@ -68,7 +74,7 @@ func (a *API) putEventInvoke(merge bool) op {
 			cur, exists := f.EventInvoke[q]
 			if merge {
 				if !exists {
-					return lambda.NotFound("The function %s doesn't have an EventInvokeConfig", lambda.QualifiedARN(f.Latest.FunctionName, q))
+					return errNoEventInvoke(fn, q)
 				}
 				if in.MaximumRetryAttempts != nil {
 					cur.MaximumRetryAttempts = in.MaximumRetryAttempts
@@ -106,7 +112,7 @@ func (a *API) getEventInvoke(r *http.Request) (int, any, error) {
 	}
 	c, ok := fn.EventInvoke[q]
 	if !ok {
-		return 0, nil, lambda.NotFound("The function %s doesn't have an EventInvokeConfig", lambda.QualifiedARN(fn.Latest.FunctionName, q))
+		return 0, nil, errNoEventInvoke(fn, q)
 	}
 	return http.StatusOK, eventInvokeView{lambda.QualifiedARN(fn.Latest.FunctionName, q), c}, nil
 }
@@ -120,7 +126,7 @@ func (a *API) deleteEventInvoke(r *http.Request) (int, any, error) {
 		return 0, nil, err
 	}
 	if _, ok := fn.EventInvoke[q]; !ok {
-		return 0, nil, lambda.NotFound("The function %s doesn't have an EventInvokeConfig", lambda.QualifiedARN(fn.Latest.FunctionName, q))
+		return 0, nil, errNoEventInvoke(fn, q)
 	}
 	if _, err := a.reg.Update(r.Context(), fn.Latest.FunctionName, func(f *registry.Function) error {
 		delete(f.EventInvoke, q)
@@ -136,11 +142,7 @@ func (a *API) listEventInvoke(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	qs := make([]string, 0, len(fn.EventInvoke))
-	for q := range fn.EventInvoke {
-		qs = append(qs, q)
-	}
-	slices.Sort(qs)
+	qs := slices.Sorted(maps.Keys(fn.EventInvoke))
 	items := make([]eventInvokeView, 0, len(qs))
 	for _, q := range qs {
 		items = append(items, eventInvokeView{lambda.QualifiedARN(fn.Latest.FunctionName, q), fn.EventInvoke[q]})

@@ -233,13 +233,9 @@ func (a *API) codeBlob(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) listFunctions(r *http.Request) (int, any, error) {
 	q := r.URL.Query()
-	maxItems := 50
-	if s := q.Get("MaxItems"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 10000 {
-			return 0, nil, lambda.InvalidParameter("1 validation error detected: Value '%s' at 'maxItems' failed to satisfy constraint: Member must have value between 1 and 10000", s)
-		}
-		maxItems = n
+	maxItems, err := maxItemsParam(r, 50, 10000)
+	if err != nil {
+		return 0, nil, err
 	}
 	all := q.Get("FunctionVersion") == "ALL"
 	if fv := q.Get("FunctionVersion"); fv != "" && !all {
@@ -269,13 +265,9 @@ func (a *API) listVersions(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	maxItems := 50
-	if s := r.URL.Query().Get("MaxItems"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 10000 {
-			return 0, nil, lambda.InvalidParameter("1 validation error detected: Value '%s' at 'maxItems' failed to satisfy constraint: Member must have value between 1 and 10000", s)
-		}
-		maxItems = n
+	maxItems, err := maxItemsParam(r, 50, 10000)
+	if err != nil {
+		return 0, nil, err
 	}
 	items := []*lambda.Config{&fn.Latest}
 	for i := range fn.Versions {
@@ -289,6 +281,19 @@ func (a *API) listVersions(r *http.Request) (int, any, error) {
 		Versions   []*lambda.Config `json:"Versions"`
 		NextMarker string           `json:"NextMarker,omitempty"`
 	}{page, next}, nil
+}
+
+// maxItemsParam reads MaxItems (1 to limit; def when absent).
+func maxItemsParam(r *http.Request, def, limit int) (int, error) {
+	s := r.URL.Query().Get("MaxItems")
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > limit {
+		return 0, lambda.InvalidParameter("1 validation error detected: Value '%s' at 'maxItems' failed to satisfy constraint: Member must have value between 1 and %d", s, limit)
+	}
+	return n, nil
 }
 
 // paginate returns the page after marker (an opaque token naming the last item

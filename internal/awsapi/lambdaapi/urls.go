@@ -1,11 +1,11 @@
 package lambdaapi
 
 import (
+	"maps"
 	"net"
 	"net/http"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -248,15 +248,11 @@ func (a *API) listFunctionURLs(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	maxItems, err := maxItemsParam(r, 50)
+	maxItems, err := maxItemsParam(r, 50, 50)
 	if err != nil {
 		return 0, nil, err
 	}
-	qs := make([]string, 0, len(fn.URLs))
-	for q := range fn.URLs {
-		qs = append(qs, q)
-	}
-	slices.Sort(qs)
+	qs := slices.Sorted(maps.Keys(fn.URLs))
 	items := make([]urlView, 0, len(qs))
 	for _, q := range qs {
 		items = append(items, a.urlView(fn.Latest.FunctionName, q, fn.URLs[q]))
@@ -269,17 +265,4 @@ func (a *API) listFunctionURLs(r *http.Request) (int, any, error) {
 		FunctionUrlConfigs []urlView `json:"FunctionUrlConfigs"`
 		NextMarker         string    `json:"NextMarker,omitempty"`
 	}{page, next}, nil
-}
-
-// maxItemsParam reads MaxItems (1 to limit; limit when absent).
-func maxItemsParam(r *http.Request, limit int) (int, error) {
-	s := r.URL.Query().Get("MaxItems")
-	if s == "" {
-		return limit, nil
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 || n > limit {
-		return 0, lambda.InvalidParameter("1 validation error detected: Value '%s' at 'maxItems' failed to satisfy constraint: Member must have value between 1 and %d", s, limit)
-	}
-	return n, nil
 }

@@ -50,7 +50,7 @@ func (a *API) createSecret(r *http.Request, body []byte) (any, error) {
 		return nil, missing("Name")
 	}
 	sec, err := a.s.Create(r.Context(), secrets.CreateInput{Name: in.Name, Description: in.Description, Tags: in.Tags,
-		Content: content(in.SecretString, in.SecretBinary), Token: in.ClientRequestToken})
+		Content: secrets.Content{String: in.SecretString, Binary: in.SecretBinary}, Token: in.ClientRequestToken})
 	if err != nil {
 		return nil, err
 	}
@@ -59,11 +59,6 @@ func (a *API) createSecret(r *http.Request, body []byte) (any, error) {
 		out["VersionId"] = sec.Versions[0].ID
 	}
 	return out, nil
-}
-
-// content keeps a nil binary nil (JSON decoding leaves it nil when absent).
-func content(s *string, b []byte) secrets.Content {
-	return secrets.Content{String: s, Binary: b}
 }
 
 func (a *API) putSecretValue(r *http.Request, body []byte) (any, error) {
@@ -83,7 +78,7 @@ func (a *API) putSecretValue(r *http.Request, body []byte) (any, error) {
 	if len(in.VersionStages) > 0 && !slices.Equal(in.VersionStages, []string{secrets.StageCurrent}) {
 		return nil, invalid("nimbus supports only the AWSCURRENT version stage in PutSecretValue.")
 	}
-	sec, v, err := a.s.Put(r.Context(), in.SecretId, content(in.SecretString, in.SecretBinary), in.ClientRequestToken)
+	sec, v, err := a.s.Put(r.Context(), in.SecretId, secrets.Content{String: in.SecretString, Binary: in.SecretBinary}, in.ClientRequestToken)
 	if err != nil {
 		return nil, err
 	}
@@ -141,15 +136,24 @@ func describe(sec secrets.Secret, list bool) description {
 	return d
 }
 
-func (a *API) describeSecret(r *http.Request, body []byte) (any, error) {
+// secretID decodes a request whose only member is the required SecretId.
+func secretID(body []byte) (string, error) {
 	var in struct{ SecretId string }
 	if err := decode(body, &in); err != nil {
-		return nil, err
+		return "", err
 	}
 	if in.SecretId == "" {
-		return nil, missing("SecretId")
+		return "", missing("SecretId")
 	}
-	sec, err := a.s.Describe(r.Context(), in.SecretId)
+	return in.SecretId, nil
+}
+
+func (a *API) describeSecret(r *http.Request, body []byte) (any, error) {
+	id, err := secretID(body)
+	if err != nil {
+		return nil, err
+	}
+	sec, err := a.s.Describe(r.Context(), id)
 	if err != nil {
 		return nil, err
 	}
@@ -246,14 +250,11 @@ func (a *API) deleteSecret(r *http.Request, body []byte) (any, error) {
 }
 
 func (a *API) restoreSecret(r *http.Request, body []byte) (any, error) {
-	var in struct{ SecretId string }
-	if err := decode(body, &in); err != nil {
+	id, err := secretID(body)
+	if err != nil {
 		return nil, err
 	}
-	if in.SecretId == "" {
-		return nil, missing("SecretId")
-	}
-	sec, err := a.s.Restore(r.Context(), in.SecretId)
+	sec, err := a.s.Restore(r.Context(), id)
 	if err != nil {
 		return nil, err
 	}

@@ -106,17 +106,24 @@ type machineOut struct {
 	Description     string   `json:"description,omitempty"`
 }
 
-func (a *API) describeStateMachine(r *http.Request, body []byte) (any, error) {
+// machineARN decodes a request that names a state machine by its required
+// stateMachineArn.
+func machineARN(body []byte) (string, error) {
 	var in struct {
 		StateMachineARN string `json:"stateMachineArn"`
 	}
 	if err := decode(body, &in); err != nil {
+		return "", err
+	}
+	return in.StateMachineARN, required("stateMachineArn", in.StateMachineARN)
+}
+
+func (a *API) describeStateMachine(r *http.Request, body []byte) (any, error) {
+	arn, err := machineARN(body)
+	if err != nil {
 		return nil, err
 	}
-	if err := required("stateMachineArn", in.StateMachineARN); err != nil {
-		return nil, err
-	}
-	m, err := a.svc.DescribeMachine(r.Context(), in.StateMachineARN)
+	m, err := a.svc.DescribeMachine(r.Context(), arn)
 	if err != nil {
 		return nil, err
 	}
@@ -158,16 +165,11 @@ func (a *API) updateStateMachine(r *http.Request, body []byte) (any, error) {
 }
 
 func (a *API) deleteStateMachine(r *http.Request, body []byte) (any, error) {
-	var in struct {
-		StateMachineARN string `json:"stateMachineArn"`
-	}
-	if err := decode(body, &in); err != nil {
+	arn, err := machineARN(body)
+	if err != nil {
 		return nil, err
 	}
-	if err := required("stateMachineArn", in.StateMachineARN); err != nil {
-		return nil, err
-	}
-	return struct{}{}, a.svc.DeleteMachine(r.Context(), in.StateMachineARN)
+	return struct{}{}, a.svc.DeleteMachine(r.Context(), arn)
 }
 
 func (a *API) listStateMachines(r *http.Request, body []byte) (any, error) {

@@ -2,6 +2,7 @@ package snsapi
 
 import (
 	"encoding/base64"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -363,7 +364,7 @@ func (a *API) listTagsForResource(r *http.Request, p params) (func(*xmlw), error
 	}
 	return func(x *xmlw) {
 		x.open("Tags")
-		for _, k := range slices.Sorted(mapKeys(tags)) {
+		for _, k := range slices.Sorted(maps.Keys(tags)) {
 			x.open("member")
 			x.elem("Key", k)
 			x.elem("Value", tags[k])

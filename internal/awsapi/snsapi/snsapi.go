@@ -24,6 +24,7 @@ import (
 	"encoding/xml"
 	"io"
 	"log/slog"
+	"maps"
 	"mime"
 	"net/http"
 	"net/url"
@@ -218,23 +219,13 @@ func (x *xmlw) elem(name, text string) {
 // attributes writes a string map as <name><entry><key/><value/></entry>…</name>, by key.
 func (x *xmlw) attributes(name string, m map[string]string) {
 	x.open(name)
-	for _, k := range slices.Sorted(mapKeys(m)) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		x.open("entry")
 		x.elem("key", k)
 		x.elem("value", m[k])
 		x.close("entry")
 	}
 	x.close(name)
-}
-
-func mapKeys(m map[string]string) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // params are a request's query parameters.
@@ -289,28 +280,25 @@ func (p params) members(prefix string) []string {
 
 // entries returns the map "<prefix>.entry.N.key" → "….value".
 func (p params) entries(prefix string) map[string]string {
-	idx := p.indices(prefix + ".entry")
-	if len(idx) == 0 {
-		return nil
-	}
-	out := make(map[string]string, len(idx))
-	for _, i := range idx {
-		e := prefix + ".entry." + strconv.Itoa(i) + "."
-		out[p.get(e+"key")] = p.get(e + "value")
-	}
-	return out
+	return p.pairs(prefix+".entry", "key", "value")
 }
 
 // tags returns the tag list "<prefix>.member.N.Key" / "….Value" as a map.
 func (p params) tags(prefix string) map[string]string {
-	idx := p.indices(prefix + ".member")
+	return p.pairs(prefix+".member", "Key", "Value")
+}
+
+// pairs returns the map "<list>.N.<key>" → "<list>.N.<value>"; nil if the
+// list is empty.
+func (p params) pairs(list, key, value string) map[string]string {
+	idx := p.indices(list)
 	if len(idx) == 0 {
 		return nil
 	}
 	out := make(map[string]string, len(idx))
 	for _, i := range idx {
-		e := prefix + ".member." + strconv.Itoa(i) + "."
-		out[p.get(e+"Key")] = p.get(e + "Value")
+		e := list + "." + strconv.Itoa(i) + "."
+		out[p.get(e+key)] = p.get(e + value)
 	}
 	return out
 }

@@ -52,7 +52,7 @@ func (a *API) getQueueURL(r *http.Request, body []byte) (any, error) {
 		return nil, queue.Errorf(queue.CodeMissingParameter, "The request must contain the parameter QueueName.")
 	}
 	if (in.QueueOwnerAWSAccountId != "" && in.QueueOwnerAWSAccountId != lambda.Account) || !a.q.Exists(in.QueueName) {
-		return nil, queue.Errorf(queue.CodeQueueDoesNotExist, "The specified queue does not exist.")
+		return nil, errNoQueue()
 	}
 	return queueURLOut{queueURL(r, in.QueueName)}, nil
 }
@@ -449,19 +449,11 @@ func (a *API) receiveMessage(r *http.Request, body []byte) (any, error) {
 		}
 		o.Max = int(*in.MaxNumberOfMessages)
 	}
-	if in.VisibilityTimeout != nil {
-		if v := *in.VisibilityTimeout; v < 0 || v > 43200 {
-			return nil, queue.Errorf(queue.CodeInvalidParameterValue, "Value %d for parameter VisibilityTimeout is invalid. Reason: Must be >= 0 and <= 43200, if provided.", v)
-		}
-		d := time.Duration(*in.VisibilityTimeout) * time.Second
-		o.Visibility = &d
+	if o.Visibility, err = optSeconds("VisibilityTimeout", in.VisibilityTimeout, 43200); err != nil {
+		return nil, err
 	}
-	if in.WaitTimeSeconds != nil {
-		if v := *in.WaitTimeSeconds; v < 0 || v > 20 {
-			return nil, queue.Errorf(queue.CodeInvalidParameterValue, "Value %d for parameter WaitTimeSeconds is invalid. Reason: Must be >= 0 and <= 20, if provided.", v)
-		}
-		d := time.Duration(*in.WaitTimeSeconds) * time.Second
-		o.Wait = &d
+	if o.Wait, err = optSeconds("WaitTimeSeconds", in.WaitTimeSeconds, 20); err != nil {
+		return nil, err
 	}
 	sys := map[string]bool{}
 	for _, n := range slices.Concat(in.AttributeNames, in.MessageSystemAttributeNames) {
@@ -481,6 +473,19 @@ func (a *API) receiveMessage(r *http.Request, body []byte) (any, error) {
 		out.Messages = append(out.Messages, present(&msgs[i], sys, in.MessageAttributeNames))
 	}
 	return out, nil
+}
+
+// optSeconds reads an optional number of seconds of parameter name, from 0
+// to most.
+func optSeconds(name string, v *int64, most int64) (*time.Duration, error) {
+	if v == nil {
+		return nil, nil
+	}
+	if *v < 0 || *v > most {
+		return nil, queue.Errorf(queue.CodeInvalidParameterValue, "Value %d for parameter %s is invalid. Reason: Must be >= 0 and <= %d, if provided.", *v, name, most)
+	}
+	d := time.Duration(*v) * time.Second
+	return &d, nil
 }
 
 // present shapes a received message with the requested attributes.
@@ -650,7 +655,7 @@ func (a *API) changeMessageVisibilityBatch(r *http.Request, body []byte) (any, e
 		return nil, err
 	}
 	if !a.q.Exists(name) {
-		return nil, queue.Errorf(queue.CodeQueueDoesNotExist, "The specified queue does not exist.")
+		return nil, errNoQueue()
 	}
 	out := batchOut[idOut]{Successful: []idOut{}, Failed: []batchError{}}
 	for _, e := range in.Entries {

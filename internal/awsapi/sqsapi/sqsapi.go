@@ -147,9 +147,14 @@ func queueName(raw string) (string, error) {
 		return "", queue.Errorf(queue.CodeInvalidAddress, "The address %s is not valid for this endpoint.", raw)
 	}
 	if account != lambda.Account || !queue.ValidName(name) {
-		return "", queue.Errorf(queue.CodeQueueDoesNotExist, "The specified queue does not exist.")
+		return "", errNoQueue()
 	}
 	return name, nil
+}
+
+// errNoQueue is the error of a queue that does not exist.
+func errNoQueue() error {
+	return queue.Errorf(queue.CodeQueueDoesNotExist, "The specified queue does not exist.")
 }
 
 // senderID is the SenderId of a request's messages: the access key id it was

@@ -697,6 +697,36 @@ func TestQueueName(t *testing.T) {
 	}
 }
 
+// TestOptSeconds pins ReceiveMessage's checks of VisibilityTimeout and
+// WaitTimeSeconds, message for message.
+func TestOptSeconds(t *testing.T) {
+	n := func(v int64) *int64 { return &v }
+	if d, err := optSeconds("WaitTimeSeconds", nil, 20); d != nil || err != nil {
+		t.Errorf("absent = %v, %v; want nil, nil", d, err)
+	}
+	for _, v := range []int64{0, 20} {
+		if d, err := optSeconds("WaitTimeSeconds", n(v), 20); err != nil || d == nil || *d != time.Duration(v)*time.Second {
+			t.Errorf("%d = %v, %v", v, d, err)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		v    int64
+		most int64
+		msg  string
+	}{
+		{"WaitTimeSeconds", 21, 20, "Value 21 for parameter WaitTimeSeconds is invalid. Reason: Must be >= 0 and <= 20, if provided."},
+		{"VisibilityTimeout", -1, 43200, "Value -1 for parameter VisibilityTimeout is invalid. Reason: Must be >= 0 and <= 43200, if provided."},
+		{"VisibilityTimeout", 43201, 43200, "Value 43201 for parameter VisibilityTimeout is invalid. Reason: Must be >= 0 and <= 43200, if provided."},
+	} {
+		d, err := optSeconds(tc.name, n(tc.v), tc.most)
+		e, ok := lambda.AsError(err)
+		if d != nil || !ok || e.Code != queue.CodeInvalidParameterValue || e.Message != tc.msg {
+			t.Errorf("%s %d = %v, %v; want %s", tc.name, tc.v, d, err, tc.msg)
+		}
+	}
+}
+
 func errCodeOf(err error) string {
 	if e, ok := lambda.AsError(err); ok {
 		return e.Code
