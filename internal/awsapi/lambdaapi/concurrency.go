@@ -39,6 +39,8 @@ func (a *API) putFunctionConcurrency(r *http.Request) (int, any, error) {
 	}
 	n := *in.ReservedConcurrentExecutions
 	name := fn.Latest.FunctionName
+	a.reserving.Lock()
+	defer a.reserving.Unlock()
 	limit := a.limiter.Limit()
 	if limit-a.reservedElsewhere(name)-n < a.limits.UnreservedMin {
 		return 0, nil, lambda.InvalidParameter("Specified ReservedConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below its minimum value of [%d].", a.limits.UnreservedMin)
@@ -143,6 +145,8 @@ func (a *API) putProvisioned(r *http.Request) (int, any, error) {
 	}
 	n := *in.ProvisionedConcurrentExecutions
 	name := fn.Latest.FunctionName
+	a.reserving.Lock()
+	defer a.reserving.Unlock()
 	var stored lambda.Provisioned
 	_, err = a.reg.Update(r.Context(), name, func(f *registry.Function) error {
 		total := n

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 
 	"github.com/nimbus-dev/nimbus/internal/artifact"
 	"github.com/nimbus-dev/nimbus/internal/awsapi"
@@ -42,7 +43,12 @@ type API struct {
 	sched    Scheduler
 	limiter  *concurrency.Limiter
 	limits   Limits
-	esm      *esm.Service // nil until SetEventSources
+	// reserving serialises the changes checked against the account's
+	// unreserved minimum (reserved and provisioned concurrency): each check
+	// reads other functions' records, so two changes of different functions
+	// must not both pass it.
+	reserving sync.Mutex
+	esm       *esm.Service // nil until SetEventSources
 	// gatewayPort is the port function URLs name (SetGatewayAddr).
 	gatewayPort string
 }
