@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nimbus-dev/nimbus/internal/awsapi/sfnapi"
 	"github.com/nimbus-dev/nimbus/internal/awsapi/sigv4"
 	"github.com/nimbus-dev/nimbus/internal/events/queue"
 	"github.com/nimbus-dev/nimbus/internal/events/topic"
@@ -101,10 +102,7 @@ func (a gwWorkflows) StartExecution(ctx context.Context, in gateway.StartExecuti
 	if err != nil {
 		return nil, err
 	}
-	return struct {
-		ExecutionARN string  `json:"executionArn"`
-		StartDate    float64 `json:"startDate"`
-	}{e.ARN, epochSeconds(e.Start.UnixMilli())}, nil
+	return sfnapi.StartOutput(e), nil
 }
 
 func (a gwWorkflows) StartSyncExecution(ctx context.Context, in gateway.StartExecutionInput) (any, error) {
@@ -112,27 +110,12 @@ func (a gwWorkflows) StartSyncExecution(ctx context.Context, in gateway.StartExe
 	if err != nil {
 		return nil, err
 	}
-	return struct {
-		ExecutionARN    string  `json:"executionArn"`
-		StateMachineARN string  `json:"stateMachineArn"`
-		Name            string  `json:"name"`
-		StartDate       float64 `json:"startDate"`
-		StopDate        float64 `json:"stopDate"`
-		Status          string  `json:"status"`
-		Input           string  `json:"input"`
-		Output          *string `json:"output,omitempty"`
-		Error           *string `json:"error,omitempty"`
-		Cause           *string `json:"cause,omitempty"`
-		TraceHeader     string  `json:"traceHeader,omitempty"`
-	}{e.ARN, e.MachineARN, e.Name, epochSeconds(e.Start.UnixMilli()), epochSeconds(e.Stop.UnixMilli()), e.Status, e.Input,
-		e.Output, e.Error, e.Cause, e.TraceHeader}, nil
+	return sfnapi.StartSyncOutput(e), nil
 }
 
 func startInput(in gateway.StartExecutionInput) executions.StartInput {
 	return executions.StartInput{MachineARN: in.StateMachineARN, Name: in.Name, Input: in.Input, TraceHeader: in.TraceHeader}
 }
-
-func epochSeconds(ms int64) float64 { return float64(ms) / 1000 }
 
 // gwURLs finds function URLs in the registry.
 type gwURLs struct{ reg *registry.Registry }

@@ -267,10 +267,16 @@ func (a *API) startExecution(r *http.Request, body []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	return StartOutput(e), nil
+}
+
+// StartOutput is StartExecution's answer for e (the gateway's
+// StepFunctions-StartExecution integration answers it too).
+func StartOutput(e executions.Execution) any {
 	return struct {
 		ExecutionARN string `json:"executionArn"`
 		StartDate    epoch  `json:"startDate"`
-	}{e.ARN, epoch(e.Start)}, nil
+	}{e.ARN, epoch(e.Start)}
 }
 
 func (a *API) startSyncExecution(r *http.Request, body []byte) (any, error) {
@@ -286,6 +292,12 @@ func (a *API) startSyncExecution(r *http.Request, body []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	return StartSyncOutput(e), nil
+}
+
+// StartSyncOutput is StartSyncExecution's answer for the ended execution e
+// (the gateway's StepFunctions-StartSyncExecution integration answers it too).
+func StartSyncOutput(e executions.Execution) any {
 	type billing struct {
 		Memory   int64 `json:"billedMemoryUsedInMB"`
 		Duration int64 `json:"billedDurationInMilliseconds"`
@@ -311,7 +323,7 @@ func (a *API) startSyncExecution(r *http.Request, body []byte) (any, error) {
 	if e.Output != nil {
 		out.OutputDetails = &included{true}
 	}
-	return out, nil
+	return out
 }
 
 type arnIn struct {
