@@ -293,17 +293,7 @@ func (x *Execution) leaveWait(t *thread) {
 		x.fail(t, f)
 		return
 	}
-	assigned, f := x.assign(t, t.st.Assign, eff)
-	if f != nil {
-		x.fail(t, f)
-		return
-	}
-	out, f := x.outputPath(t, eff)
-	if f != nil {
-		x.fail(t, f)
-		return
-	}
-	x.exit(t, out, assigned, "")
+	x.finishResult(t, eff) // a Wait state has no ResultPath: its result is its input
 }
 
 func (x *Execution) runFail(t *thread) {

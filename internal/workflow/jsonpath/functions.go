@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"hash"
@@ -26,7 +27,7 @@ const (
 
 // javaString renders v the way AWS's States.Format prints an argument: strings
 // raw, objects and arrays like Java's Map/List toString.
-func javaString(b *strings.Builder, v any, top bool) {
+func javaString(b *strings.Builder, v any) {
 	switch x := v.(type) {
 	case nil:
 		b.WriteString("null")
@@ -46,7 +47,7 @@ func javaString(b *strings.Builder, v any, top bool) {
 			if i > 0 {
 				b.WriteString(", ")
 			}
-			javaString(b, e, false)
+			javaString(b, e)
 		}
 		b.WriteByte(']')
 	case *jsonv.Object:
@@ -57,7 +58,7 @@ func javaString(b *strings.Builder, v any, top bool) {
 			}
 			b.WriteString(m.Key)
 			b.WriteByte('=')
-			javaString(b, m.Value, false)
+			javaString(b, m.Value)
 		}
 		b.WriteByte('}')
 	}
@@ -112,16 +113,13 @@ func fnFormat(c *call, args []any, raw []string) (any, error) {
 			b.WriteString(p.text)
 			continue
 		}
-		javaString(&b, args[n], true)
+		javaString(&b, args[n])
 		n++
 	}
 	return b.String(), nil
 }
 
 func fnStringToJSON(c *call, args []any, _ []string) (any, error) {
-	if err := c.wantArgs(args, 1); err != nil {
-		return nil, err
-	}
 	s, ok := args[0].(string)
 	if !ok {
 		return nil, c.fail("The argument of States.StringToJson must be a string, but was %s", jsonv.KindOf(args[0]))
@@ -140,9 +138,6 @@ func fnStringToJSON(c *call, args []any, _ []string) (any, error) {
 }
 
 func fnJSONToString(c *call, args []any, _ []string) (any, error) {
-	if err := c.wantArgs(args, 1); err != nil {
-		return nil, err
-	}
 	return jsonv.String(args[0]), nil
 }
 
@@ -171,9 +166,6 @@ func (c *call) integer(args []any, i int) (int64, error) {
 }
 
 func fnArrayPartition(c *call, args []any, _ []string) (any, error) {
-	if err := c.wantArgs(args, 2); err != nil {
-		return nil, err
-	}
 	a, err := c.array(args, 0)
 	if err != nil {
 		return nil, err
@@ -196,9 +188,6 @@ func fnArrayPartition(c *call, args []any, _ []string) (any, error) {
 }
 
 func fnArrayContains(c *call, args []any, _ []string) (any, error) {
-	if err := c.wantArgs(args, 2); err != nil {
-		return nil, err
-	}
 	a, err := c.array(args, 0)
 	if err != nil {
 		return nil, err
@@ -212,9 +201,6 @@ func fnArrayContains(c *call, args []any, _ []string) (any, error) {
 }
 
 func fnArrayRange(c *call, args []any, _ []string) (any, error) {
-	if err := c.wantArgs(args, 3); err != nil {
-		return nil, err
-	}
 	var v [3]int64
 	for i := range v {
 		n, err := c.integer(args, i)
@@ -238,9 +224,6 @@ func fnArrayRange(c *call, args []any, _ []string) (any, error) {
 }
 
 func fnArrayGetItem(c *call, args []any, _ []string) (any, error) {
-	if err := c.wantArgs(args, 2); err != nil {
-		return nil, err
-	}
 	a, err := c.array(args, 0)
 	if err != nil {
 		return nil, err
@@ -256,9 +239,6 @@ func fnArrayGetItem(c *call, args []any, _ []string) (any, error) {
 }
 
 func fnArrayLength(c *call, args []any, _ []string) (any, error) {
-	if err := c.wantArgs(args, 1); err != nil {
-		return nil, err
-	}
 	a, err := c.array(args, 0)
 	if err != nil {
 		return nil, err
@@ -267,9 +247,6 @@ func fnArrayLength(c *call, args []any, _ []string) (any, error) {
 }
 
 func fnArrayUnique(c *call, args []any, _ []string) (any, error) {
-	if err := c.wantArgs(args, 1); err != nil {
-		return nil, err
-	}
 	a, err := c.array(args, 0)
 	if err != nil {
 		return nil, err
@@ -299,9 +276,6 @@ func (c *call) str(args []any, i int) (string, error) {
 }
 
 func fnBase64Encode(c *call, args []any, _ []string) (any, error) {
-	if err := c.wantArgs(args, 1); err != nil {
-		return nil, err
-	}
 	s, err := c.str(args, 0)
 	if err != nil {
 		return nil, err
@@ -313,9 +287,6 @@ func fnBase64Encode(c *call, args []any, _ []string) (any, error) {
 }
 
 func fnBase64Decode(c *call, args []any, _ []string) (any, error) {
-	if err := c.wantArgs(args, 1); err != nil {
-		return nil, err
-	}
 	s, err := c.str(args, 0)
 	if err != nil {
 		return nil, err
@@ -331,9 +302,6 @@ func fnBase64Decode(c *call, args []any, _ []string) (any, error) {
 }
 
 func fnHash(c *call, args []any, _ []string) (any, error) {
-	if err := c.wantArgs(args, 2); err != nil {
-		return nil, err
-	}
 	var data string
 	if s, ok := args[0].(string); ok {
 		data = s
@@ -367,9 +335,6 @@ func fnHash(c *call, args []any, _ []string) (any, error) {
 }
 
 func fnJSONMerge(c *call, args []any, _ []string) (any, error) {
-	if err := c.wantArgs(args, 3); err != nil {
-		return nil, err
-	}
 	a, ok1 := args[0].(*jsonv.Object)
 	b, ok2 := args[1].(*jsonv.Object)
 	if !ok1 || !ok2 {
@@ -404,9 +369,6 @@ func (c *call) number(args []any, i int) (float64, error) {
 func javaRound(f float64) int64 { return int64(math.Floor(f + 0.5)) }
 
 func fnMathRandom(c *call, args []any, _ []string) (any, error) {
-	if err := c.wantArgs(args, 2, 3); err != nil {
-		return nil, err
-	}
 	lo, err := c.number(args, 0)
 	if err != nil {
 		return nil, err
@@ -433,23 +395,12 @@ func fnMathRandom(c *call, args []any, _ []string) (any, error) {
 	} else {
 		var b [16]byte
 		rand.Read(b[:])
-		r = mrand.New(mrand.NewPCG(leUint64(b[:8]), leUint64(b[8:])))
+		r = mrand.New(mrand.NewPCG(binary.LittleEndian.Uint64(b[:8]), binary.LittleEndian.Uint64(b[8:])))
 	}
 	return jsonv.Int(start + r.Int64N(end-start)), nil
 }
 
-func leUint64(b []byte) uint64 {
-	var v uint64
-	for i := 7; i >= 0; i-- {
-		v = v<<8 | uint64(b[i])
-	}
-	return v
-}
-
 func fnMathAdd(c *call, args []any, _ []string) (any, error) {
-	if err := c.wantArgs(args, 2); err != nil {
-		return nil, err
-	}
 	a, err := c.number(args, 0)
 	if err != nil {
 		return nil, err
@@ -462,9 +413,6 @@ func fnMathAdd(c *call, args []any, _ []string) (any, error) {
 }
 
 func fnStringSplit(c *call, args []any, _ []string) (any, error) {
-	if err := c.wantArgs(args, 2); err != nil {
-		return nil, err
-	}
 	s, err := c.str(args, 0)
 	if err != nil {
 		return nil, err
@@ -482,9 +430,6 @@ func fnStringSplit(c *call, args []any, _ []string) (any, error) {
 }
 
 func fnUUID(c *call, args []any, _ []string) (any, error) {
-	if err := c.wantArgs(args, 0); err != nil {
-		return nil, err
-	}
 	return NewUUID(), nil
 }
 

@@ -37,52 +37,38 @@ type arg struct {
 type call struct {
 	name string // without "States."
 	args []arg
-	fn   intrinsicFunc
+	fn   intrinsic
 }
 
 type intrinsicFunc func(c *call, args []any, raw []string) (any, error)
 
-// lookupIntrinsic returns the implementation of States.<name>.
-func lookupIntrinsic(name string) (intrinsicFunc, bool) {
-	switch name {
-	case "Format":
-		return fnFormat, true
-	case "StringToJson":
-		return fnStringToJSON, true
-	case "JsonToString":
-		return fnJSONToString, true
-	case "Array":
-		return fnArray, true
-	case "ArrayPartition":
-		return fnArrayPartition, true
-	case "ArrayContains":
-		return fnArrayContains, true
-	case "ArrayRange":
-		return fnArrayRange, true
-	case "ArrayGetItem":
-		return fnArrayGetItem, true
-	case "ArrayLength":
-		return fnArrayLength, true
-	case "ArrayUnique":
-		return fnArrayUnique, true
-	case "Base64Encode":
-		return fnBase64Encode, true
-	case "Base64Decode":
-		return fnBase64Decode, true
-	case "Hash":
-		return fnHash, true
-	case "JsonMerge":
-		return fnJSONMerge, true
-	case "MathRandom":
-		return fnMathRandom, true
-	case "MathAdd":
-		return fnMathAdd, true
-	case "StringSplit":
-		return fnStringSplit, true
-	case "UUID":
-		return fnUUID, true
-	}
-	return nil, false
+// intrinsic is one States.<name> function: its implementation and the
+// argument counts it accepts (none listed: it checks its arguments itself).
+type intrinsic struct {
+	fn    intrinsicFunc
+	arity []int
+}
+
+// intrinsics maps a name (without "States.") to its function.
+var intrinsics = map[string]intrinsic{
+	"Format":         {fn: fnFormat},
+	"StringToJson":   {fnStringToJSON, []int{1}},
+	"JsonToString":   {fnJSONToString, []int{1}},
+	"Array":          {fn: fnArray},
+	"ArrayPartition": {fnArrayPartition, []int{2}},
+	"ArrayContains":  {fnArrayContains, []int{2}},
+	"ArrayRange":     {fnArrayRange, []int{3}},
+	"ArrayGetItem":   {fnArrayGetItem, []int{2}},
+	"ArrayLength":    {fnArrayLength, []int{1}},
+	"ArrayUnique":    {fnArrayUnique, []int{1}},
+	"Base64Encode":   {fnBase64Encode, []int{1}},
+	"Base64Decode":   {fnBase64Decode, []int{1}},
+	"Hash":           {fnHash, []int{2}},
+	"JsonMerge":      {fnJSONMerge, []int{3}},
+	"MathRandom":     {fnMathRandom, []int{2, 3}},
+	"MathAdd":        {fnMathAdd, []int{2}},
+	"StringSplit":    {fnStringSplit, []int{2}},
+	"UUID":           {fnUUID, []int{0}},
 }
 
 type callParser struct {
@@ -124,7 +110,7 @@ func (p *callParser) call(depth int) (*call, error) {
 		p.pos++
 	}
 	name := p.src[start:p.pos]
-	fn, ok := lookupIntrinsic(name)
+	fn, ok := intrinsics[name]
 	if !ok {
 		return nil, p.fail("unknown intrinsic function States." + name)
 	}
@@ -283,7 +269,12 @@ func (c *call) eval(s *Scope, depth int) (any, error) {
 			raws[i] = "\x00"
 		}
 	}
-	return c.fn(c, vals, raws)
+	if len(c.fn.arity) > 0 {
+		if err := c.wantArgs(vals, c.fn.arity...); err != nil {
+			return nil, err
+		}
+	}
+	return c.fn.fn(c, vals, raws)
 }
 
 func (c *call) fail(format string, args ...any) error {

@@ -157,6 +157,11 @@ func TestIntrinsics(t *testing.T) {
 		{`States.MathRandom(0, 1000, 7)`, "", ""},
 		{`States.ArrayLength($.missing)`, "", "No results"},
 		{`States.ArrayLength($undefined)`, "", "not defined"},
+		{`States.ArrayLength($.arr, 1)`, "", "Function States.ArrayLength requires exactly 1 argument(s) but received 2"},
+		{`States.JsonMerge($.obj, $.obj)`, "", "Function States.JsonMerge requires exactly 3 argument(s) but received 2"},
+		{`States.MathRandom(1)`, "", "Function States.MathRandom requires 2 to 3 arguments but received 1"},
+		{`States.UUID(1)`, "", "Function States.UUID requires exactly 0 argument(s) but received 1"},
+		{`States.Format()`, "", "Function States.Format requires at least one argument"},
 	}
 	for _, tt := range tests {
 		e, err := ParseExpr(tt.expr)

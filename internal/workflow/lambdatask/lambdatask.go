@@ -97,26 +97,24 @@ func (r *Runner) direct(ctx context.Context, req engine.TaskRequest) (json.RawMe
 	if err != nil {
 		return nil, serviceTaskError(err)
 	}
+	v, perr := jsonv.Parse(resp.Payload)
 	if resp.FunctionError != "" {
-		return nil, &engine.TaskError{Name: errorType(resp.Payload), Cause: string(resp.Payload)}
+		return nil, &engine.TaskError{Name: errorType(v), Cause: string(resp.Payload)}
 	}
 	if len(resp.Payload) == 0 {
 		return json.RawMessage("null"), nil
 	}
-	if _, err := jsonv.Parse(resp.Payload); err != nil {
+	if perr != nil {
 		return jsonv.Marshal(string(resp.Payload)), nil
 	}
 	return resp.Payload, nil
 }
 
-func errorType(payload []byte) string {
-	v, err := jsonv.Parse(payload)
-	if err == nil {
-		if o, ok := v.(*jsonv.Object); ok {
-			if t, ok := o.Get("errorType"); ok {
-				if s, ok := t.(string); ok && s != "" {
-					return s
-				}
+func errorType(v any) string {
+	if o, ok := v.(*jsonv.Object); ok {
+		if t, ok := o.Get("errorType"); ok {
+			if s, ok := t.(string); ok && s != "" {
+				return s
 			}
 		}
 	}
@@ -173,10 +171,11 @@ func (r *Runner) invoke(ctx context.Context, req engine.TaskRequest) (json.RawMe
 	}
 	if resp.FunctionError != "" {
 		cause := string(resp.Payload)
-		if pv, err := jsonv.Parse(resp.Payload); err == nil {
+		pv, err := jsonv.Parse(resp.Payload)
+		if err == nil {
 			cause = jsonv.String(pv)
 		}
-		return nil, &engine.TaskError{Name: errorType(resp.Payload), Cause: cause}
+		return nil, &engine.TaskError{Name: errorType(pv), Cause: cause}
 	}
 	return r.invokeOutput(resp), nil
 }
@@ -203,10 +202,11 @@ func (r *Runner) invokeOutput(resp Response) json.RawMessage {
 	if r.Now != nil {
 		now = r.Now
 	}
-	date := now().UTC().Format(time.RFC1123)
-	date = strings.Replace(date, "UTC", "GMT", 1)
+	at := now()
+	date := strings.Replace(at.UTC().Format(time.RFC1123), "UTC", "GMT", 1)
 	length := strconv.Itoa(len(resp.Payload))
-	trace := "Root=1-" + strconv.FormatInt(now().Unix(), 16) + "-" + strings.ReplaceAll(resp.RequestID, "-", "")[:min(24, len(strings.ReplaceAll(resp.RequestID, "-", "")))]
+	id := strings.ReplaceAll(resp.RequestID, "-", "")
+	trace := "Root=1-" + strconv.FormatInt(at.Unix(), 16) + "-" + id[:min(24, len(id))]
 
 	all := jsonv.NewObject(9)
 	list := func(s string) []any { return []any{s} }
