@@ -412,11 +412,27 @@ func TestVisibilityAndRedrive(t *testing.T) {
 	if err != nil || len(srcs.QueueUrls) != 1 || srcs.QueueUrls[0] != u {
 		t.Fatalf("ListDeadLetterSourceQueues = %+v, %v", srcs, err)
 	}
-	counts, err := s.sqs.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: &dlq, AttributeNames: []types.QueueAttributeName{
-		types.QueueAttributeNameApproximateNumberOfMessages, types.QueueAttributeNameApproximateNumberOfMessagesNotVisible}})
-	if err != nil || counts.Attributes["ApproximateNumberOfMessages"] != "0" || counts.Attributes["ApproximateNumberOfMessagesNotVisible"] != "1" {
-		t.Fatalf("dead-letter queue counts = %v, %v", counts.Attributes, err)
+	s.waitCounts(t, dlq, "0", "1")
+}
+
+// waitCounts waits until a queue's ApproximateNumberOfMessages and
+// ApproximateNumberOfMessagesNotVisible are visible and notVisible. Like
+// SQS's, the counts are eventually consistent: nimbus reads them from
+// JetStream's stream and consumer state, which agree a moment after a write.
+func (s *server) waitCounts(t *testing.T, u, visible, notVisible string) {
+	t.Helper()
+	var got map[string]string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		out, err := s.sqs.GetQueueAttributes(t.Context(), &sqs.GetQueueAttributesInput{QueueUrl: &u, AttributeNames: []types.QueueAttributeName{
+			types.QueueAttributeNameApproximateNumberOfMessages, types.QueueAttributeNameApproximateNumberOfMessagesNotVisible}})
+		if err != nil {
+			t.Fatalf("GetQueueAttributes: %v", err)
+		}
+		if got = out.Attributes; got["ApproximateNumberOfMessages"] == visible && got["ApproximateNumberOfMessagesNotVisible"] == notVisible {
+			return
+		}
 	}
+	t.Fatalf("counts of %s = %v, want %s visible and %s not visible", u, got, visible, notVisible)
 }
 
 func TestBatches(t *testing.T) {
@@ -665,10 +681,7 @@ func TestRestart(t *testing.T) {
 	if _, err := s.sqs.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: &u, ReceiptHandle: inflight[0].ReceiptHandle}); err != nil {
 		t.Fatal(err)
 	}
-	attrs, err := s.sqs.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: &u, AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameAll}})
-	if err != nil || attrs.Attributes["ApproximateNumberOfMessages"] != "0" || attrs.Attributes["ApproximateNumberOfMessagesNotVisible"] != "0" {
-		t.Fatalf("counts = %v, %v", attrs.Attributes, err)
-	}
+	s.waitCounts(t, u, "0", "0")
 }
 
 func TestQueueName(t *testing.T) {
