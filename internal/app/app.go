@@ -109,7 +109,7 @@ func Run(ctx context.Context, cfg *config.Server, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	launcher, err := sandbox.New(sandbox.Config{StateDir: filepath.Join(cfg.DataDir, "sandboxes"), RuntimeDir: runtimeDir, ReadOnly: rt.Prefixes()})
+	launcher, err := sandbox.New(sandbox.Config{StateDir: filepath.Join(cfg.DataDir, "sandboxes"), RuntimeDir: runtimeDir, ReadOnly: rt.Prefixes(), NoCPUPlacement: cfg.CPUPlacement == "off"})
 	if err != nil {
 		return err
 	}

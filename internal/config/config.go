@@ -22,7 +22,10 @@ type Server struct {
 	// KeepAlivePolicy is "fixed" (every idle environment stays KeepAlive) or
 	// "adaptive" (keepalive.Adaptive, KeepAlive while it learns).
 	KeepAlivePolicy string
-	RuntimeMap      map[string]string
+	// CPUPlacement is "on" (each environment bound to its share of the
+	// CPUs, scheduled SCHED_BATCH; see sandbox) or "off".
+	CPUPlacement string
+	RuntimeMap   map[string]string
 	// AccessKeys maps access key ids to secrets; empty means no authentication
 	// (only allowed on loopback addresses).
 	AccessKeys map[string]string
@@ -63,6 +66,7 @@ func ParseServer(name string, args []string, getenv Getenv, stderr io.Writer) (*
 	fs.DurationVar(&c.AsyncRetryBase, "async-retry-base", envDuration(getenv, "NIMBUS_ASYNC_RETRY_BASE", time.Minute), "delay before the first retry of a failed async invocation (NIMBUS_ASYNC_RETRY_BASE)")
 	fs.DurationVar(&c.KeepAlive, "keep-alive", envDuration(getenv, "NIMBUS_KEEP_ALIVE", 10*time.Minute), "how long idle execution environments stay warm (NIMBUS_KEEP_ALIVE)")
 	fs.StringVar(&c.KeepAlivePolicy, "keep-alive-policy", env(getenv, "NIMBUS_KEEP_ALIVE_POLICY", "fixed"), "fixed: idle environments stay --keep-alive; adaptive: learn each function's pattern, keep warm and pre-warm by expected cost (NIMBUS_KEEP_ALIVE_POLICY)")
+	fs.StringVar(&c.CPUPlacement, "cpu-placement", env(getenv, "NIMBUS_CPU_PLACEMENT", "on"), "on: bind each execution environment to ceil(MemorySize/1769 MB) of the CPUs, least used first, scheduled SCHED_BATCH; off: let them run anywhere (NIMBUS_CPU_PLACEMENT)")
 	fs.StringVar(&runtimeMap, "runtime-map", getenv("NIMBUS_RUNTIME_MAP"), "run runtimes on another's interpreter, e.g. python3.12=python3.11,nodejs22.x=nodejs20.x (NIMBUS_RUNTIME_MAP)")
 	fs.StringVar(&accessKeys, "access-keys", getenv("NIMBUS_ACCESS_KEYS"), "ACCESS_KEY_ID:SECRET[,…]: require SigV4 signatures by these keys (NIMBUS_ACCESS_KEYS)")
 	fs.IntVar(&c.AccountConcurrency, "account-concurrency", envInt(getenv, "NIMBUS_ACCOUNT_CONCURRENCY", 1000), "account concurrency limit (NIMBUS_ACCOUNT_CONCURRENCY)")
@@ -92,6 +96,9 @@ func ParseServer(name string, args []string, getenv Getenv, stderr io.Writer) (*
 	}
 	if c.AsyncRetryBase <= 0 {
 		return nil, fmt.Errorf("--async-retry-base must be positive")
+	}
+	if c.CPUPlacement != "on" && c.CPUPlacement != "off" {
+		return nil, fmt.Errorf("--cpu-placement must be on or off")
 	}
 	if c.KeepAlivePolicy != "fixed" && c.KeepAlivePolicy != "adaptive" {
 		return nil, fmt.Errorf("--keep-alive-policy must be fixed or adaptive")

@@ -215,7 +215,7 @@ func (r *Registry) WriteTo(w io.Writer) (int64, error) {
 			fmt.Fprintf(&b, "nimbus_concurrent_executions{function=%q} %d\n", n, f.OnDemand+f.ProvisionedInUse)
 			total += f.OnDemand + f.ProvisionedInUse
 		}
-		fmt.Fprintf(&b, "nimbus_concurrent_executions_total %d\n", total)
+		fmt.Fprintf(&b, "# HELP nimbus_concurrent_executions_total Invocations running now, all functions (Lambda ConcurrentExecutions without a dimension).\n# TYPE nimbus_concurrent_executions_total gauge\nnimbus_concurrent_executions_total %d\n", total)
 		fmt.Fprintf(&b, "# HELP nimbus_unreserved_concurrent_executions Unreserved pool in use (Lambda UnreservedConcurrentExecutions).\n# TYPE nimbus_unreserved_concurrent_executions gauge\nnimbus_unreserved_concurrent_executions %d\n", st.UnreservedInUse)
 		fmt.Fprintf(&b, "# TYPE nimbus_account_concurrency_limit gauge\nnimbus_account_concurrency_limit %d\n", st.Limit)
 		fmt.Fprintf(&b, "# HELP nimbus_provisioned_concurrent_executions Invocations running on provisioned concurrency.\n# TYPE nimbus_provisioned_concurrent_executions gauge\n")

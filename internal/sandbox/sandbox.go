@@ -20,6 +20,9 @@
 //     StateDir>: memory = Spec.MemoryMB (swap included, page cache included),
 //     CPU share proportional to memory, at most Config.PidsMax processes and
 //     threads (and half the host's pid space for all environments together).
+//   - its share of the CPUs: bound to ceil(MemorySize/1769 MB) of them, the
+//     least used first, and scheduled SCHED_BATCH (cpus_linux.go; off with
+//     Config.NoCPUPlacement).
 //
 // Each layer is detected once in New and reported by Layers, on or off with
 // the reason; a server without the privileges runs every environment as a
@@ -79,6 +82,9 @@ type Config struct {
 	UID, GID int
 	// PidsMax caps the processes and threads of one environment; zero means 1024.
 	PidsMax int
+	// NoCPUPlacement lets environments run on every CPU, scheduled like any
+	// process, instead of binding each to its share (see placer).
+	NoCPUPlacement bool
 }
 
 // Spec describes one environment's process.
@@ -112,6 +118,7 @@ type Launcher struct {
 	root   *rootfs   // nil: no private root, no namespaces
 	cg     *cgroups  // nil: no cgroup limits
 	sp     *spawners // nil: plain starts only
+	cpus   *placer   // nil: environments may run on every CPU
 	close  sync.Once
 }
 
@@ -198,6 +205,19 @@ func (l *Launcher) detect() {
 	l.layers = append(l.layers,
 		"network namespace: off (functions use the host's network: the Runtime API and nimbus's API are on loopback)",
 		"landlock: off (the private root already limits what the file system shows)")
+	switch {
+	case l.sp == nil:
+		l.layers = append(l.layers, "CPU placement: "+off("needs the spawner threads: "+rootWhy))
+	case l.cfg.NoCPUPlacement:
+		l.layers = append(l.layers, "CPU placement: "+off("disabled by configuration"))
+	default:
+		var err error
+		if l.cpus, err = newPlacer(); err != nil {
+			l.layers = append(l.layers, "CPU placement: "+off(err.Error()))
+		} else {
+			l.layers = append(l.layers, l.cpus.describe())
+		}
+	}
 	switch {
 	case l.sp == nil:
 		l.layers = append(l.layers, "seccomp: "+off("needs the spawner threads: "+rootWhy))
@@ -292,16 +312,17 @@ func ownedBy(pid int, id string) bool {
 
 // Process is a running environment process tree.
 type Process struct {
-	id   string
-	l    *Launcher
-	cmd  *exec.Cmd
-	out  *output
-	cg   *cgroup // nil without cgroup limits
-	pid1 bool    // the bootstrap is pid 1 of its own namespace
-	tmp  string  // host TMPDIR to remove, or ""
-	done chan struct{}
-	err  error        // set before done is closed
-	peak atomic.Int64 // the cgroup's final peak, saved before it is removed
+	id      string
+	l       *Launcher
+	cmd     *exec.Cmd
+	out     *output
+	cg      *cgroup // nil without cgroup limits
+	pid1    bool    // the bootstrap is pid 1 of its own namespace
+	tmp     string  // host TMPDIR to remove, or ""
+	unplace func()  // releases its CPUs (placer.place), or nil
+	done    chan struct{}
+	err     error        // set before done is closed
+	peak    atomic.Int64 // the cgroup's final peak, saved before it is removed
 }
 
 // Start starts spec's process with every isolation layer the launcher has.
@@ -349,12 +370,14 @@ func (l *Launcher) Start(spec Spec) (*Process, error) {
 		if code, err = cloneTree(spec.CodeDir, mountAttrRdonly|mountAttrNosuid|mountAttrNodev); err == nil {
 			req := &spawnReq{cmd: cmd, root: l.root, code: code, tmpMB: tmpMB}
 			p.cg.placement(req)
+			l.placeCPUs(p, req, spec.MemoryMB)
 			err = l.sp.spawn(req)
 			syscall.Close(code)
 		}
 	case p.cg != nil:
 		req := &spawnReq{cmd: cmd}
 		p.cg.placement(req)
+		l.placeCPUs(p, req, spec.MemoryMB)
 		err = l.sp.spawn(req)
 	default:
 		err = cmd.Start()
@@ -397,8 +420,21 @@ func (p *Process) wait() {
 	close(p.done)
 }
 
-// cleanup removes the cgroup (killing what is left in it) and the host TMPDIR.
+// placeCPUs binds the environment p starts with req to its CPUs (see placer).
+func (l *Launcher) placeCPUs(p *Process, req *spawnReq, memMB int) {
+	if l.cpus == nil {
+		return
+	}
+	m, release := l.cpus.place(memMB)
+	req.cpus, req.cpuAll, p.unplace = &m, &l.cpus.all, release
+}
+
+// cleanup removes the cgroup (killing what is left in it) and the host TMPDIR,
+// and releases its CPUs.
 func (p *Process) cleanup() {
+	if p.unplace != nil {
+		p.unplace()
+	}
 	if p.cg != nil {
 		p.peak.Store(p.cg.peak())
 		p.cg.destroy()

@@ -40,6 +40,8 @@ type spawnReq struct {
 	tmpMB  int        // size of /tmp (isolated start)
 	join   []*os.File // v1 cgroup tasks files the thread moves into to fork
 	home   []*os.File // and those it moves back to
+	cpus   *cpuMask   // CPUs the child is bound to (nil: the thread's own)
+	cpuAll *cpuMask   // the thread's own mask, restored after the fork
 	done   chan error
 	thread func() error // run on the thread instead of starting cmd
 }
@@ -119,6 +121,17 @@ func start(req *spawnReq, broken *error) error {
 		}
 	}
 	defer goHome(req, broken)
+	if req.cpus != nil {
+		// Placement is for speed, not isolation: if the kernel refuses the
+		// mask (its CPUs went offline, the server's cpuset shrank), the
+		// environment starts unbound rather than not at all.
+		placeThread(req.cpus, schedBatch)
+		defer func() {
+			if err := placeThread(req.cpuAll, schedOther); err != nil {
+				*broken = fmt.Errorf("spawner thread stuck on an environment's CPUs: %w", err)
+			}
+		}()
+	}
 	r := req.root
 	if r != nil {
 		err := r.enter(req.code, req.tmpMB)

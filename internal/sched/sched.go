@@ -53,6 +53,11 @@ type Config struct {
 	// *lambda.Error fails the start with its Code as the errorType. Nil
 	// leaves values as they are.
 	Secrets func(ctx context.Context, value string) (string, error)
+	// Now is the clock of everything the keep-alive policy and the pools'
+	// expiry see: Arrived, Ended, Prewarm, keep-alive deadlines, the reaper's
+	// ticks and the scale-up rate (durations and log lines use the wall
+	// clock). Nil means time.Now; tests move a virtual clock and call reap.
+	Now func() time.Time
 }
 
 type runtimesCommand = runtimes.Command
@@ -85,7 +90,7 @@ type bucket struct {
 func (s *Scheduler) admitScaleUp(fn string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := time.Now()
+	now := s.cfg.Now()
 	capacity := float64(s.cfg.ScaleUpRate)
 	b := s.buckets[fn]
 	if b == nil {
@@ -128,6 +133,9 @@ func New(cfg Config, log *slog.Logger, l *sandbox.Launcher, rt *runtimes.Catalog
 	if cfg.Policy == nil {
 		cfg.Policy = keepalive.Fixed{KeepAlive: cfg.KeepAlive}
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	return &Scheduler{cfg: cfg, log: log, launcher: l, runtimes: rt, code: code, logs: ls, pools: map[poolKey]*pool{}, buckets: map[string]*bucket{}}
 }
 
@@ -141,7 +149,7 @@ func (s *Scheduler) Invoke(ctx context.Context, cfg *lambda.Config, inv *runtime
 		return s.invokeDebug(ctx, d, cfg, inv, provisioned)
 	}
 	p := s.pool(cfg)
-	s.cfg.Policy.Arrived(p.key, time.Now())
+	s.cfg.Policy.Arrived(p.key, s.cfg.Now())
 	for {
 		e := p.take(provisioned)
 		cold := e == nil
@@ -169,7 +177,7 @@ func (s *Scheduler) Invoke(ctx context.Context, cfg *lambda.Config, inv *runtime
 			continue
 		}
 		out.Cold = cold
-		s.release(p, e, s.cfg.Policy.Ended(p.key, time.Now()))
+		s.release(p, e, s.cfg.Policy.Ended(p.key, s.cfg.Now()))
 		return out, nil
 	}
 }
@@ -177,7 +185,7 @@ func (s *Scheduler) Invoke(ctx context.Context, cfg *lambda.Config, inv *runtime
 // ended ends an invocation that got no environment.
 func (s *Scheduler) ended(p *pool) {
 	p.done()
-	s.cfg.Policy.Ended(p.key, time.Now())
+	s.cfg.Policy.Ended(p.key, s.cfg.Now())
 }
 
 // release returns e to its pool, warm for keepAlive (provisioned environments
@@ -186,7 +194,7 @@ func (s *Scheduler) release(p *pool, e *env, keepAlive time.Duration) {
 	p.mu.Lock()
 	p.busy--
 	p.mu.Unlock()
-	if !e.alive() || (!e.provisioned && keepAlive <= 0) || !p.put(e, time.Now().Add(keepAlive)) {
+	if !e.alive() || (!e.provisioned && keepAlive <= 0) || !p.put(e, s.cfg.Now().Add(keepAlive)) {
 		if e.provisioned {
 			p.mu.Lock()
 			p.provLive--
@@ -227,6 +235,9 @@ func (s *Scheduler) Provision(ctx context.Context, cfg *lambda.Config, n int) (i
 		wg.Go(func() {
 			defer func() { <-sem }()
 			e, err := s.start(ctx, cfg, lambda.NewRequestID(), true)
+			if err == nil {
+				e.initDur = 0 // initialised ahead: no invocation waited for it
+			}
 			if err == nil && !p.put(e, time.Time{}) {
 				err = errors.New("pool retired")
 				s.stop(e)
@@ -361,8 +372,8 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			s.stopAll()
 			return nil
-		case now := <-t.C:
-			s.reap(ctx, now)
+		case <-t.C:
+			s.reap(ctx, s.cfg.Now())
 		}
 	}
 }
@@ -428,7 +439,8 @@ func (s *Scheduler) prewarm(ctx context.Context, p *pool) {
 		s.log.Warn("pre-warm failed", "function", p.cfg.FunctionName, "version", p.cfg.Version, "err", err)
 		return
 	}
-	if ctx.Err() != nil || !p.put(e, time.Now()) {
+	e.initDur = 0 // initialised ahead: its first invocation is not a cold start
+	if ctx.Err() != nil || !p.put(e, s.cfg.Now()) {
 		s.stop(e)
 	}
 }

@@ -323,6 +323,45 @@ func BenchmarkWarmInvokeParallel(b *testing.B) {
 	}
 }
 
+// BenchmarkCPUPlacement compares two servers in the same run, one with
+// --cpu-placement=on (the default) and one with it off, on the aws-lambda-go
+// test function: a warm invoke serially, benchParallelism × GOMAXPROCS
+// concurrent clients with an empty handler (the platform's overhead), and the
+// same concurrency with CPU-bound invocations (~10 ms of hashing each), which
+// placement must not slow down. The off server is stopped before the on
+// server starts, so neither runs while the other is measured.
+func BenchmarkCPUPlacement(b *testing.B) {
+	n := benchParallelism * runtime.GOMAXPROCS(0)
+	spin := []byte(`{"action":"spin","size":10}`)
+	for _, mode := range []string{"off", "on"} {
+		b.Run(mode, func(b *testing.B) {
+			s := startServer(b, b.TempDir(), "--cpu-placement", mode)
+			defer s.stop()
+			createFunction(b, s.client(), "place", types.RuntimeProvidedal2023, "bootstrap", goZip, benchMemory)
+			c := benchClient()
+			url := invokeURL(s, "place")
+			var wg sync.WaitGroup // n environments, started by overlapping sleeps
+			for range n {
+				wg.Go(func() {
+					if _, _, err := post(c, url, []byte(`{"action":"sleep","sleepMs":300}`), nil); err != nil {
+						b.Error(err)
+					}
+				})
+			}
+			wg.Wait()
+			b.Run("serial", func(b *testing.B) {
+				serial(b, func() error { _, _, err := post(c, url, benchPayload, nil); return err })
+			})
+			b.Run("parallel", func(b *testing.B) {
+				parallel(b, func() error { _, _, err := post(c, url, benchPayload, nil); return err })
+			})
+			b.Run("parallel-cpu", func(b *testing.B) {
+				parallel(b, func() error { _, _, err := post(c, url, spin, nil); return err })
+			})
+		})
+	}
+}
+
 var initDurationRE = regexp.MustCompile(`Init Duration: ([0-9.]+) ms`)
 
 // BenchmarkColdStart times invocations that each start a new environment: before

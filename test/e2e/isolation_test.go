@@ -137,6 +137,21 @@ func TestIsolation(t *testing.T) {
 			t.Errorf("overwriting its bootstrap: %v", w)
 		}
 	})
+	t.Run("it is bound to one CPU, and its Go runtime sizes itself to it", func(t *testing.T) {
+		if !strings.Contains(s.stderr.String(), "sandbox: CPU placement (") {
+			t.Skip("the server reports CPU placement off on this host")
+		}
+		r, _, _ := invokeJSON(t, c, "iso", map[string]any{"action": "readfile", "file": "/proc/self/status"})
+		status, _ := r["content"].(string)
+		allowed := regexp.MustCompile(`(?m)^Cpus_allowed_list:\s*(\S+)$`).FindStringSubmatch(status)
+		if allowed == nil || strings.ContainsAny(allowed[1], ",-") {
+			t.Errorf("a 128 MB function may run on CPUs %v, want exactly one:\n%s", allowed, status)
+		}
+		out, _, _ := invokeJSON(t, c, "iso", map[string]any{})
+		if got := out["gomaxprocs"]; got != 1.0 {
+			t.Errorf("GOMAXPROCS inside the function = %v, want 1", got)
+		}
+	})
 	t.Run("the server's data dir is invisible", func(t *testing.T) {
 		for _, p := range []string{s.dataDir, filepath.Join(s.dataDir, "LOCK"), filepath.Join(s.dataDir, "jetstream")} {
 			r, _, _ := invokeJSON(t, c, "iso", map[string]any{"action": "readfile", "file": p})

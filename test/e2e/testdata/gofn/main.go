@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -43,6 +44,7 @@ type seen struct {
 	ClientContext map[string]string `json:"clientCustom,omitempty"`
 	Env           map[string]string `json:"env"`
 	Pid           int               `json:"pid"`
+	GOMAXPROCS    int               `json:"gomaxprocs"`
 	// SleptFrom and SleptTo (Unix µs) bracket a "sleep" action.
 	SleptFrom int64 `json:"sleptFrom,omitempty"`
 	SleptTo   int64 `json:"sleptTo,omitempty"`
@@ -146,6 +148,12 @@ func handle(ctx context.Context, ev event) (any, error) {
 			keep = append(keep, b)
 		}
 		return map[string]any{"allocatedMB": len(keep)}, nil
+	case "spin": // Size rounds of CPU work (a hash chain), no system calls
+		h := uint64(14695981039346656037)
+		for range ev.Size * 1_000_000 {
+			h = (h ^ 0x2f) * 1099511628211
+		}
+		return map[string]any{"hash": h}, nil
 	case "forkbomb": // start processes until that fails; they are left running
 		for n := 0; ; n++ {
 			if err := exec.Command("sleep", "600").Start(); err != nil {
@@ -163,7 +171,7 @@ func handle(ctx context.Context, ev event) (any, error) {
 	}
 	deadline, _ := ctx.Deadline()
 	s := seen{Version: version, RequestID: lc.AwsRequestID, FunctionArn: lc.InvokedFunctionArn,
-		RemainingMs: time.Until(deadline).Milliseconds(), Pid: os.Getpid(), Event: ev, Env: map[string]string{}}
+		RemainingMs: time.Until(deadline).Milliseconds(), Pid: os.Getpid(), GOMAXPROCS: runtime.GOMAXPROCS(0), Event: ev, Env: map[string]string{}}
 	if !started.IsZero() {
 		s.SleptFrom, s.SleptTo = started.UnixMicro(), ended.UnixMicro()
 	}
