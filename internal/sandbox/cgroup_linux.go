@@ -174,28 +174,11 @@ func (c *cgroups) create(id string, memMB int) (_ *cgroup, err error) {
 			g.mem = dir
 		}
 	}
-	shares := 1024
-	if memMB > 0 {
-		shares = max(2, memMB*1024/1769)
+	writes := [][2]string{{"pids.max", strconv.Itoa(c.pidsMax)}}
+	if !c.v2 && !c.memsw && memMB > 0 {
+		writes = append(writes, [2]string{"memory.swappiness", "0"})
 	}
-	var writes [][2]string
-	if c.v2 {
-		writes = append(writes, [2]string{"pids.max", strconv.Itoa(c.pidsMax)},
-			[2]string{"cpu.weight", strconv.Itoa(1 + (shares-2)*9999/262142)})
-		if memMB > 0 {
-			writes = append(writes, [2]string{"memory.max", strconv.Itoa(memMB << 20)}, [2]string{"memory.swap.max", "0"})
-		}
-	} else {
-		writes = append(writes, [2]string{"pids.max", strconv.Itoa(c.pidsMax)}, [2]string{"cpu.shares", strconv.Itoa(shares)})
-		if memMB > 0 {
-			writes = append(writes, [2]string{"memory.limit_in_bytes", strconv.Itoa(memMB << 20)})
-			if c.memsw {
-				writes = append(writes, [2]string{"memory.memsw.limit_in_bytes", strconv.Itoa(memMB << 20)})
-			} else {
-				writes = append(writes, [2]string{"memory.swappiness", "0"})
-			}
-		}
-	}
+	writes = append(writes, c.limits(memMB, false)...) // from no limit: down
 	for _, w := range writes {
 		if err := g.write(w[0], w[1]); err != nil {
 			return nil, err
@@ -215,6 +198,61 @@ func (c *cgroups) create(id string, memMB int) (_ *cgroup, err error) {
 		g.join = append(g.join, f)
 	}
 	return g, nil
+}
+
+// limits are the control-file writes that give a cgroup the memory cap and
+// CPU share of an environment of memMB (0: no cap, the default share). In v1
+// memory.limit_in_bytes may never exceed memory.memsw.limit_in_bytes, so a
+// limit that grows (up) sets memsw first and one that shrinks sets it last.
+func (c *cgroups) limits(memMB int, up bool) [][2]string {
+	shares := 1024
+	if memMB > 0 {
+		shares = max(2, memMB*1024/1769)
+	}
+	mem := strconv.Itoa(memMB << 20)
+	if c.v2 {
+		w := [][2]string{{"cpu.weight", strconv.Itoa(1 + (shares-2)*9999/262142)}}
+		if memMB > 0 {
+			w = append(w, [2]string{"memory.max", mem}, [2]string{"memory.swap.max", "0"})
+		}
+		return w
+	}
+	w := [][2]string{{"cpu.shares", strconv.Itoa(shares)}}
+	if memMB <= 0 {
+		return w
+	}
+	if !c.memsw {
+		return append(w, [2]string{"memory.limit_in_bytes", mem})
+	}
+	if up {
+		return append(w, [2]string{"memory.memsw.limit_in_bytes", mem}, [2]string{"memory.limit_in_bytes", mem})
+	}
+	return append(w, [2]string{"memory.limit_in_bytes", mem}, [2]string{"memory.memsw.limit_in_bytes", mem})
+}
+
+// resize gives g the memory cap and CPU share of an environment of memMB.
+func (g *cgroup) resize(memMB int) error {
+	up := memMB<<20 > g.memLimit()
+	for _, w := range g.cgs.limits(memMB, up) {
+		if err := g.write(w[0], w[1]); err != nil {
+			return fmt.Errorf("%s: %w", w[0], err)
+		}
+	}
+	return nil
+}
+
+// memLimit is g's current memory cap in bytes (0 if unknown).
+func (g *cgroup) memLimit() int {
+	file := "memory.limit_in_bytes"
+	if g.cgs.v2 {
+		file = "memory.max"
+	}
+	b, err := os.ReadFile(filepath.Join(g.mem, file))
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return n
 }
 
 // placement tells a spawner how to start a child in g (nothing for a nil g).

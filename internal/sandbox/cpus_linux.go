@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"fmt"
+	"math/bits"
 	"os"
 	"slices"
 	"sync"
@@ -34,6 +35,15 @@ type cpuMask [16]uint64
 
 func (m *cpuMask) set(cpu int)      { m[cpu/64] |= 1 << (cpu % 64) }
 func (m *cpuMask) has(cpu int) bool { return m[cpu/64]&(1<<(cpu%64)) != 0 }
+
+// count is the number of CPUs in m.
+func (m *cpuMask) count() int {
+	n := 0
+	for _, w := range m {
+		n += bits.OnesCount64(w)
+	}
+	return n
+}
 
 // cpusPerVCPU is the MemorySize that buys one full vCPU on Lambda.
 const cpusPerVCPU = 1769
@@ -71,10 +81,15 @@ func (p *placer) describe() string {
 	return fmt.Sprintf("CPU placement (each environment bound to ceil(MemorySize/1769 MB) of %d CPUs, least used first; SCHED_BATCH): on", len(p.cpus))
 }
 
+// count is how many CPUs an environment of memMB is bound to.
+func (p *placer) count(memMB int) int {
+	return min(max(1, (memMB+cpusPerVCPU-1)/cpusPerVCPU), len(p.cpus))
+}
+
 // place chooses the CPUs for an environment of memMB and counts it there
 // until the returned release is called.
 func (p *placer) place(memMB int) (cpuMask, func()) {
-	n := min(max(1, (memMB+cpusPerVCPU-1)/cpusPerVCPU), len(p.cpus))
+	n := p.count(memMB)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	chosen := make([]int, 0, n)

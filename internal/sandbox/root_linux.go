@@ -257,8 +257,10 @@ func (r *rootfs) enter(code int, tmpMB int) error {
 	if err := syscall.Unshare(syscall.CLONE_NEWNS); err != nil {
 		return &os.SyscallError{Syscall: "unshare(CLONE_NEWNS)", Err: err}
 	}
-	if err := attach(code, taskRoot); err != nil {
-		return err
+	if code >= 0 { // else a pre-started environment: Process.Assign attaches it
+		if err := attach(code, taskRoot); err != nil {
+			return err
+		}
 	}
 	opts := fmt.Sprintf("size=%dm,mode=1777", tmpMB)
 	if err := syscall.Mount("tmpfs", "/tmp", "tmpfs", syscall.MS_NOSUID|syscall.MS_NODEV, opts); err != nil {

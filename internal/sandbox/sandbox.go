@@ -98,10 +98,16 @@ type Spec struct {
 	Env  []string // complete environment
 	Dir  string   // working directory
 	// CodeDir is the host directory holding the function's code, shown
-	// read-only at /var/task under the private root. Without it the process
-	// runs on the host's file system, without namespaces, private root or uid
-	// change (cgroup limits still apply).
+	// read-only at /var/task under the private root. Without it (and without
+	// DeferCode) the process runs on the host's file system, without
+	// namespaces, private root or uid change (cgroup limits still apply).
 	CodeDir string
+	// DeferCode starts the process isolated with /var/task still empty: a
+	// pre-started environment that Process.Assign gives a function later
+	// (assign_linux.go). Only when Launcher.CanDefer.
+	DeferCode bool
+	// Stdin is the process's standard input (nil: /dev/null).
+	Stdin *os.File
 	// MemoryMB caps the memory of the whole tree (0: no cap).
 	MemoryMB int
 	// EphemeralMB is the size of its /tmp under the private root (0: 512).
@@ -169,7 +175,7 @@ func (l *Launcher) detect() {
 			l.cg, l.sp = nil, nil
 			break
 		}
-		err = l.sp.do(func() error {
+		err = l.sp.do(func(*error) error {
 			var err error
 			l.root, err = buildRoot(&l.cfg, filepath.Join(l.cfg.StateDir, "root"))
 			return err
@@ -320,15 +326,23 @@ type Process struct {
 	pid1    bool    // the bootstrap is pid 1 of its own namespace
 	tmp     string  // host TMPDIR to remove, or ""
 	unplace func()  // releases its CPUs (placer.place), or nil
-	done    chan struct{}
-	err     error        // set before done is closed
-	peak    atomic.Int64 // the cgroup's final peak, saved before it is removed
+	ncpus   int     // how many CPUs it is bound to (with unplace)
+	tmpMB   int     // size of its /tmp (isolated)
+	// deferred is set while a DeferCode environment awaits its Assign.
+	deferred atomic.Bool
+	done     chan struct{}
+	err      error        // set before done is closed
+	peak     atomic.Int64 // the cgroup's final peak, saved before it is removed
 }
 
 // Start starts spec's process with every isolation layer the launcher has.
 func (l *Launcher) Start(spec Spec) (*Process, error) {
-	isolated := l.root != nil && spec.CodeDir != ""
+	if spec.DeferCode && !l.CanDefer() {
+		return nil, errors.New("sandbox: a pre-started environment needs the private root")
+	}
+	isolated := l.root != nil && (spec.CodeDir != "" || spec.DeferCode)
 	p := &Process{id: spec.ID, l: l, pid1: isolated, done: make(chan struct{})}
+	p.deferred.Store(spec.DeferCode)
 	tmpEnv := "/tmp"
 	if !isolated {
 		p.tmp = l.TmpDir(spec.ID)
@@ -347,6 +361,9 @@ func (l *Launcher) Start(spec Spec) (*Process, error) {
 	cmd.Env = append(append(spec.Env[:len(spec.Env):len(spec.Env)], "TMPDIR="+tmpEnv), markerVar+"="+spec.ID)
 	cmd.Stdout = w
 	cmd.Stderr = w
+	if spec.Stdin != nil {
+		cmd.Stdin = spec.Stdin
+	}
 	attr := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.SysProcAttr = attr
 	p.cmd = cmd
@@ -366,13 +383,19 @@ func (l *Launcher) Start(spec Spec) (*Process, error) {
 		if tmpMB <= 0 {
 			tmpMB = 512
 		}
-		var code int
-		if code, err = cloneTree(spec.CodeDir, mountAttrRdonly|mountAttrNosuid|mountAttrNodev); err == nil {
+		p.tmpMB = tmpMB
+		code := -1 // DeferCode: /var/task stays empty until Assign
+		if !spec.DeferCode {
+			code, err = cloneTree(spec.CodeDir, codeAttrs)
+		}
+		if err == nil {
 			req := &spawnReq{cmd: cmd, root: l.root, code: code, tmpMB: tmpMB}
 			p.cg.placement(req)
 			l.placeCPUs(p, req, spec.MemoryMB)
 			err = l.sp.spawn(req)
-			syscall.Close(code)
+			if code >= 0 {
+				syscall.Close(code)
+			}
 		}
 	case p.cg != nil:
 		req := &spawnReq{cmd: cmd}
@@ -426,7 +449,7 @@ func (l *Launcher) placeCPUs(p *Process, req *spawnReq, memMB int) {
 		return
 	}
 	m, release := l.cpus.place(memMB)
-	req.cpus, req.cpuAll, p.unplace = &m, &l.cpus.all, release
+	req.cpus, req.cpuAll, p.unplace, p.ncpus = &m, &l.cpus.all, release, m.count()
 }
 
 // cleanup removes the cgroup (killing what is left in it) and the host TMPDIR,

@@ -43,7 +43,9 @@ type spawnReq struct {
 	cpus   *cpuMask   // CPUs the child is bound to (nil: the thread's own)
 	cpuAll *cpuMask   // the thread's own mask, restored after the fork
 	done   chan error
-	thread func() error // run on the thread instead of starting cmd
+	// thread, when set, runs on the thread instead of starting cmd. If it
+	// cannot leave the thread as it found it, it sets *broken.
+	thread func(broken *error) error
 }
 
 // startSpawners starts n spawners, each with the seccomp filter when
@@ -63,7 +65,7 @@ func startSpawners(n int, seccomp, denyClone3 bool) (*spawners, error) {
 			s.seccompErr = err
 		}
 	}
-	if err := s.do(func() error { return nil }); err != nil {
+	if err := s.do(func(*error) error { return nil }); err != nil {
 		s.close()
 		return nil, err
 	}
@@ -90,7 +92,7 @@ func (s *spawners) run(seccomp, denyClone3 bool, installed chan<- error) {
 		case broken != nil:
 			req.done <- broken
 		case req.thread != nil:
-			req.done <- req.thread()
+			req.done <- req.thread(&broken)
 		default:
 			req.done <- start(req, &broken)
 		}
@@ -104,8 +106,9 @@ func (s *spawners) spawn(req *spawnReq) error {
 	return <-req.done
 }
 
-// do runs f on a spawner thread; f must leave the thread as it found it.
-func (s *spawners) do(f func() error) error {
+// do runs f on a spawner thread; f must leave the thread as it found it, or
+// set *broken to say why it could not (the thread then refuses further work).
+func (s *spawners) do(f func(broken *error) error) error {
 	return s.spawn(&spawnReq{thread: f})
 }
 

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
 	"net"
 	"os"
@@ -18,6 +19,19 @@ func main() {
 	if len(os.Args) < 2 {
 		fmt.Println("usage: child ACTION [ARG]")
 		os.Exit(2)
+	}
+	if os.Args[1] == "preinit" && len(os.Args) > 2 {
+		// A pre-started environment: wait for the line its server sends once
+		// the code is at /var/task, then act on the rest of the arguments.
+		fmt.Println("waiting")
+		if line, _ := bufio.NewReader(os.Stdin).ReadString('\n'); line == "" {
+			os.Exit(0)
+		}
+		if err := os.Chdir("/var/task"); err != nil {
+			fmt.Println("error:", err)
+			os.Exit(1)
+		}
+		os.Args = append(os.Args[:1], os.Args[2:]...)
 	}
 	arg := ""
 	if len(os.Args) > 2 {
