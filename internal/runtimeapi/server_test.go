@@ -860,11 +860,17 @@ func TestInvokeContext(t *testing.T) {
 
 	t.Run("timeout after the runtime took it", func(t *testing.T) {
 		s := start(t)
-		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		// The runtime is long-polling before the invocation starts, so the
+		// deadline need only outlast the hand-over, not a dial and a request.
+		rc := dial(t, s)
+		rc.c.Write(rawGet(nextPath))
+		await(t, s.Ready(), "Ready")
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 		defer cancel()
 		out := invokeAsync(ctx, s, inv("slow"))
-		rc := dial(t, s)
-		rc.next()
+		if r, err := rc.tryDo(nil); err != nil || r.status != http.StatusOK || r.header.Get("Lambda-Runtime-Aws-Request-Id") != "slow" {
+			t.Fatalf("/next = %d %v, %v; want the invocation", r.status, r.header, err)
+		}
 		if o := await(t, out, "Invoke"); !errors.Is(o.err, context.DeadlineExceeded) {
 			t.Fatalf("Invoke = %+v, %v; want context.DeadlineExceeded", o.res, o.err)
 		}

@@ -310,7 +310,9 @@ func TestIsolation(t *testing.T) {
 		e := startEnv(t, l, Spec{}, "sleep")
 		t0 := time.Now()
 		e.Stop(10 * time.Second)
-		if d := time.Since(t0); d > time.Second {
+		// Killed at once, not after the 10 s grace: the bound leaves a loaded
+		// machine several seconds and still tells the two apart.
+		if d := time.Since(t0); d > 5*time.Second {
 			t.Errorf("Stop took %v: pid 1 cannot receive an unhandled SIGTERM, it should be killed at once", d)
 		}
 		checkGone(t, l, e)

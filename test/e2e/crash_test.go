@@ -66,6 +66,13 @@ func TestCrashUnderLoad(t *testing.T) {
 		}
 	})
 	time.Sleep(1500 * time.Millisecond)
+	// However slowly a loaded machine got going, kill it only once both
+	// kinds of write have been acknowledged.
+	waitFor(t, "acknowledged async events and queue messages", 60*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(ackedEvents) > 0 && len(ackedMsgs) > 0
+	})
 	s.kill9()
 	close(stop)
 	wg.Wait()

@@ -68,7 +68,7 @@ func TestKill9(t *testing.T) {
 		}
 	}
 	s.kill9()
-	waitFor(t, "environment process to die with the server", 5*time.Second, func() bool { return processGone(pid) })
+	waitFor(t, "environment process to die with the server", 30*time.Second, func() bool { return processGone(pid) })
 
 	s2 := startServer(t, dir)
 	c2 := s2.client()

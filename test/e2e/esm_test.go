@@ -63,9 +63,16 @@ func TestEventSourceMapping(t *testing.T) {
 	if _, err := c.DeleteEventSourceMapping(ctx, &awslambda.DeleteEventSourceMappingInput{UUID: m.UUID}); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(3 * time.Second) // the failed message becomes visible again, nobody polls it
-	rm, err := q.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: cq.QueueUrl, WaitTimeSeconds: 5,
-		MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameApproximateReceiveCount}})
+	// The failed message becomes visible again (within its 2 s visibility
+	// timeout of the mapping's last receive) and nobody polls it: receive it.
+	var rm *sqs.ReceiveMessageOutput
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		rm, err = q.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: cq.QueueUrl, WaitTimeSeconds: 5,
+			MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameApproximateReceiveCount}})
+		if err != nil || len(rm.Messages) > 0 || time.Now().After(deadline) {
+			break
+		}
+	}
 	if err != nil || len(rm.Messages) != 1 || aws.ToString(rm.Messages[0].Body) != "please fail" {
 		t.Fatalf("the failed message: %v %+v", err, rm)
 	}

@@ -94,8 +94,16 @@ func TestCLI(t *testing.T) {
 	if out, err := run("functions", "get", "cli-fn"); err != nil || !strings.Contains(out, "nodejs20.x") {
 		t.Errorf("get: %v %s", err, out)
 	}
-	if out, err := run("logs", "cli-fn", "--since", "10m"); err != nil || !strings.Contains(out, "from-cli") || !strings.Contains(out, "END RequestId:") {
-		t.Errorf("logs: %v %s", err, out)
+	// The log store publishes records in batches, a moment after the invoke
+	// answered: wait for them.
+	var logsOut string
+	var logsErr error
+	waitFor(t, "logs to show the invocation", 20*time.Second, func() bool {
+		logsOut, logsErr = run("logs", "cli-fn", "--since", "10m")
+		return logsErr != nil || strings.Contains(logsOut, "from-cli") && strings.Contains(logsOut, "END RequestId:")
+	})
+	if logsErr != nil {
+		t.Errorf("logs: %v %s", logsErr, logsOut)
 	}
 	// --follow streams records as they come.
 	follow := exec.Command(nimbusBin, "logs", "cli-fn", "--follow")

@@ -150,12 +150,15 @@ func TestKill9Child(t *testing.T) {
 			}
 		})
 	}
-	time.Sleep(200 * time.Millisecond)
-	ms, err := s.Receive(ctx, "k", ReceiveOptions{Max: 5, Visibility: dur(time.Hour)})
+	// A long poll returns as soon as the senders have stored something,
+	// however slowly they start.
+	ms, err := s.Receive(ctx, "k", ReceiveOptions{Max: 5, Wait: dur(MaxWaitTime), Visibility: dur(time.Hour)})
 	if err != nil {
 		t.Error(err)
 	}
-	time.Sleep(300 * time.Millisecond) // JetStream writes consumer state ~10 times a second
+	// JetStream writes consumer state at most ~10 times a second, from a
+	// goroutine of its own: leave it ample time (no event tells when it did).
+	time.Sleep(time.Second)
 	for _, m := range ms {
 		say("inflight %s %s", m.ID, m.ReceiptHandle)
 	}

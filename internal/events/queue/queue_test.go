@@ -177,21 +177,47 @@ func (s *Service) mustLookup(t *testing.T, name string) *queue {
 	return q
 }
 
+// waitPolling waits until a receive is long-polling queue name (its pull
+// request waits at the queue's consumer), so that what the test does next
+// happens during the long poll rather than before it started.
+func waitPolling(t *testing.T, s *Service, name string) {
+	t.Helper()
+	q := s.mustLookup(t, name)
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		c, err := s.js.Consumer(t.Context(), q.stream, consumerName)
+		if err != nil {
+			t.Fatalf("consumer of %s: %v", name, err)
+		}
+		info, err := c.Info(t.Context())
+		if err != nil {
+			t.Fatalf("consumer info of %s: %v", name, err)
+		}
+		if info.NumWaiting > 0 {
+			return
+		}
+	}
+	t.Fatalf("no receive long-polling %s within 10s", name)
+}
+
 func TestVisibility(t *testing.T) {
 	s, _ := start(t, t.TempDir())
 	mustCreate(t, s, "q", nil)
 	send(t, s, "q", "m")
+	// The visibility timeout runs from the receive: measured from before it,
+	// the lower bound holds however long the steps in between take.
+	start := time.Now()
 	first := receive(t, s, "q", ReceiveOptions{Visibility: dur(300 * time.Millisecond)})
 	if len(first) != 1 {
 		t.Fatal("no message")
 	}
 	waitCounts(t, s, "q", msgCounts{notVisible: 1})
-	start := time.Now()
-	second := receive(t, s, "q", ReceiveOptions{Wait: dur(5 * time.Second), Visibility: dur(10 * time.Second)})
+	second := receive(t, s, "q", ReceiveOptions{Wait: dur(10 * time.Second), Visibility: dur(10 * time.Second)})
 	if len(second) != 1 || second[0].ReceiveCount != 2 || !second[0].FirstReceive.Equal(first[0].FirstReceive) {
 		t.Fatalf("after the visibility timeout: %+v", second)
 	}
-	if el := time.Since(start); el < 200*time.Millisecond || el > 2*time.Second {
+	// The upper bound only catches a message that came back much later than
+	// its 300 ms (a loaded machine must not trip it), well inside the wait.
+	if el := time.Since(start); el < 200*time.Millisecond || el > 5*time.Second {
 		t.Errorf("message came back after %v, want ~300ms", el)
 	}
 	if second[0].ReceiptHandle == first[0].ReceiptHandle {
@@ -228,7 +254,7 @@ func TestLongPollWokenBySend(t *testing.T) {
 		m, _ := s.Receive(context.Background(), "q", ReceiveOptions{Max: 10, Wait: dur(10 * time.Second)})
 		got <- m
 	}()
-	time.Sleep(200 * time.Millisecond)
+	waitPolling(t, s, "q")
 	sent := time.Now()
 	send(t, s, "q", "wake")
 	select {
@@ -236,7 +262,9 @@ func TestLongPollWokenBySend(t *testing.T) {
 		if len(m) != 1 || m[0].Body != "wake" {
 			t.Fatalf("long poll = %+v", m)
 		}
-		if el := time.Since(sent); el > 500*time.Millisecond {
+		// Woken by the send, not by the end of its 10 s wait; the margin is
+		// for a loaded machine.
+		if el := time.Since(sent); el > 3*time.Second {
 			t.Errorf("long poll returned %v after the send", el)
 		}
 	case <-time.After(5 * time.Second):
@@ -249,7 +277,7 @@ func TestLongPollWokenBySend(t *testing.T) {
 	}
 	go func() { time.Sleep(100 * time.Millisecond); s.StopPolling() }()
 	start = time.Now()
-	if m := receive(t, s, "q", ReceiveOptions{Wait: dur(10 * time.Second)}); len(m) != 0 || time.Since(start) > 2*time.Second {
+	if m := receive(t, s, "q", ReceiveOptions{Wait: dur(10 * time.Second)}); len(m) != 0 || time.Since(start) > 5*time.Second {
 		t.Fatalf("StopPolling: %v after %v", m, time.Since(start))
 	}
 }
@@ -257,6 +285,9 @@ func TestLongPollWokenBySend(t *testing.T) {
 func TestDelay(t *testing.T) {
 	s, _ := start(t, t.TempDir())
 	mustCreate(t, s, "q", map[string]string{AttrDelaySeconds: "1"})
+	// The delay runs from the send: measured from before it, the lower bound
+	// holds however long the steps in between take.
+	sent := time.Now()
 	send(t, s, "q", "queue default")
 	if _, err := s.Send(t.Context(), "q", SendInput{Body: "immediate", Delay: dur(0)}); err != nil {
 		t.Fatal(err)
@@ -265,7 +296,6 @@ func TestDelay(t *testing.T) {
 		t.Fatalf("Send(delay 901) = %v", err)
 	}
 	waitCounts(t, s, "q", msgCounts{delayed: 1, visible: 1})
-	sent := time.Now()
 	if got := bodies(receive(t, s, "q", ReceiveOptions{Max: 10})); !slices.Equal(got, []string{"immediate"}) {
 		t.Fatalf("first receive = %v", got)
 	}
@@ -367,11 +397,12 @@ func TestCreateIdempotentAndAttributes(t *testing.T) {
 	if got[AttrVisibilityTimeout] != "1" || got[AttrPolicy] == "" {
 		t.Fatalf("after SetAttributes: %v", got)
 	}
-	// The new queue visibility applies to the next receive.
+	// The new queue visibility applies to the next receive: the message is
+	// back within the longest wait (20 s), far sooner than the old 60 s.
 	send(t, s, "q", "m")
 	receive(t, s, "q", ReceiveOptions{})
 	start := time.Now()
-	if m := receive(t, s, "q", ReceiveOptions{Wait: dur(5 * time.Second)}); len(m) != 1 || time.Since(start) > 3*time.Second {
+	if m := receive(t, s, "q", ReceiveOptions{Wait: dur(MaxWaitTime)}); len(m) != 1 {
 		t.Fatalf("with VisibilityTimeout 1: %v after %v", m, time.Since(start))
 	}
 	if err := s.SetAttributes(ctx, "q", map[string]string{AttrQueueArn: "x"}); code(err) != CodeInvalidAttributeName {
@@ -540,7 +571,9 @@ func TestConcurrentReceiversGetDistinctMessages(t *testing.T) {
 	for range 4 {
 		wg.Go(func() {
 			for {
-				ms, err := s.Receive(context.Background(), "q", ReceiveOptions{Max: 10, Wait: dur(300 * time.Millisecond)})
+				// An empty receive ends this receiver: wait long enough that
+				// only an empty queue, not a slow machine, gives one.
+				ms, err := s.Receive(context.Background(), "q", ReceiveOptions{Max: 10, Wait: dur(2 * time.Second)})
 				if err != nil || len(ms) == 0 {
 					return
 				}
@@ -646,7 +679,7 @@ func TestDeleteQueueEndsLongPoll(t *testing.T) {
 		_, err := s.Receive(context.Background(), "q", ReceiveOptions{Wait: dur(10 * time.Second)})
 		done <- err
 	}()
-	time.Sleep(200 * time.Millisecond)
+	waitPolling(t, s, "q")
 	if err := s.DeleteQueue(t.Context(), "q"); err != nil {
 		t.Fatal(err)
 	}

@@ -698,7 +698,15 @@ func TestPendingDeliverySurvivesRestart(t *testing.T) {
 	// (2×HTTPTimeout + 5 s), or after its retry delay if that is later.
 	restarted := time.Now()
 	e = start(t, dir, cfg, true)
-	req := e.inv.next(t)
+	// Due at most about 7 s after the first attempt (the AckWait, if the stop
+	// caught it in flight): wait well beyond that, which next's 10 s is not
+	// on a loaded machine.
+	var req invoke.Request
+	select {
+	case req = <-e.inv.ch:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the parked delivery was not retried within 60s of the restart")
+	}
 	var ev snsEvent
 	if err := json.Unmarshal(req.Payload, &ev); err != nil || ev.Records[0].Sns.MessageID != id {
 		t.Fatalf("delivered %s, %v", req.Payload, err)

@@ -134,6 +134,18 @@ func TestExecutionLifecycle(t *testing.T) {
 	for i := range 5 {
 		waitStatus(t, s.Service, strings.Replace(e.ARN, "run-1", "more-"+string(rune('a'+i)), 1))
 	}
+	// List reads the in-memory index, which the runner updates just after
+	// writing the record that Describe (waitStatus) reads: wait for it too.
+	var running []Execution
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		running, _, _ = s.List(ctx, ListInput{MachineARN: sm, StatusFilter: "RUNNING"})
+		if len(running) == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if len(running) != 0 {
+		t.Errorf("running %v", running)
+	}
 	list, next, err := s.List(ctx, ListInput{MachineARN: sm, MaxResults: 4})
 	if err != nil || len(list) != 4 || next == "" || list[0].Name != "more-e" {
 		t.Fatalf("list %+v %q %v", list, next, err)
@@ -141,10 +153,6 @@ func TestExecutionLifecycle(t *testing.T) {
 	list2, next2, err := s.List(ctx, ListInput{MachineARN: sm, MaxResults: 4, NextToken: next})
 	if err != nil || len(list2) != 2 || next2 != "" || list2[1].Name != "run-1" {
 		t.Fatalf("list 2 %+v %q %v", list2, next2, err)
-	}
-	running, _, _ := s.List(ctx, ListInput{MachineARN: sm, StatusFilter: "RUNNING"})
-	if len(running) != 0 {
-		t.Errorf("running %v", running)
 	}
 	_, _, err = s.List(ctx, ListInput{MachineARN: sm, StatusFilter: "succeeded"})
 	wantCode(t, err, CodeValidation)
