@@ -123,6 +123,14 @@ func Run(ctx context.Context, cfg *config.Server, stdout, stderr io.Writer) erro
 	for _, l := range rt.Describe() {
 		fmt.Fprintln(stderr, "runtime:", l)
 	}
+	switch {
+	case cfg.Prestart == 0:
+		fmt.Fprintln(stderr, "runtime: pre-started interpreters: off (--prestart 0)")
+	case !launcher.CanDefer():
+		fmt.Fprintln(stderr, "runtime: pre-started interpreters: off (they need the private root, which is off)")
+	default:
+		fmt.Fprintf(stderr, "runtime: pre-started interpreters: on (%d per Node/Python runtime in use, each in its own sandbox)\n", cfg.Prestart)
+	}
 
 	apiLn, err := net.Listen("tcp", cfg.APIAddr)
 	if err != nil {
@@ -146,7 +154,7 @@ func Run(ctx context.Context, cfg *config.Server, stdout, stderr io.Writer) erro
 		policy = keepalive.NewAdaptive(keepalive.AdaptiveConfig{KeepAlive: cfg.KeepAlive})
 	}
 	sch := sched.New(sched.Config{KeepAlive: cfg.KeepAlive, Policy: policy, APIURL: apiURL, AccessKeyID: keyID, SecretAccessKey: secret,
-		ScaleUpRate: cfg.ScaleUpRate, Secrets: secretStore.Resolve}, log, launcher, rt, code, logStore)
+		ScaleUpRate: cfg.ScaleUpRate, Prestart: cfg.Prestart, Secrets: secretStore.Resolve}, log, launcher, rt, code, logStore)
 	lim := concurrency.New(cfg.AccountConcurrency)
 	met := metrics.New(metrics.Sources{
 		Concurrency: lim.Snapshot,
@@ -154,6 +162,13 @@ func Run(ctx context.Context, cfg *config.Server, stdout, stderr io.Writer) erro
 			out := map[string]metrics.EnvCounts{}
 			for fn, st := range sch.Stats() {
 				out[fn] = metrics.EnvCounts{Idle: st.Idle, Busy: st.Busy, ProvisionedIdle: st.ProvisionedIdle}
+			}
+			return out
+		},
+		Prestarted: func() map[string]metrics.PrestartCounts {
+			out := map[string]metrics.PrestartCounts{}
+			for rt, st := range sch.Prestarted() {
+				out[rt] = metrics.PrestartCounts{Ready: st.Ready, Starting: st.Starting}
 			}
 			return out
 		},

@@ -35,7 +35,10 @@ type Server struct {
 	UnreservedMin int
 	// ScaleUpRate is how many new environments a function may start per 10 s.
 	ScaleUpRate int
-	LogLevel    string
+	// Prestart is how many Node/Python interpreters per runtime in use are
+	// started ahead of cold starts (0: none).
+	Prestart int
+	LogLevel string
 	// SecretsKeyFile holds the 32-byte key that seals secrets and stack
 	// records; empty means <DataDir>/secrets.key (generated on first run).
 	SecretsKeyFile string
@@ -71,6 +74,7 @@ func ParseServer(name string, args []string, getenv Getenv, stderr io.Writer) (*
 	fs.StringVar(&accessKeys, "access-keys", getenv("NIMBUS_ACCESS_KEYS"), "ACCESS_KEY_ID:SECRET[,…]: require SigV4 signatures by these keys (NIMBUS_ACCESS_KEYS)")
 	fs.IntVar(&c.AccountConcurrency, "account-concurrency", envInt(getenv, "NIMBUS_ACCOUNT_CONCURRENCY", 1000), "account concurrency limit (NIMBUS_ACCOUNT_CONCURRENCY)")
 	fs.IntVar(&c.UnreservedMin, "unreserved-min", envInt(getenv, "NIMBUS_UNRESERVED_MIN", 100), "concurrency that reservations must leave unreserved (NIMBUS_UNRESERVED_MIN)")
+	fs.IntVar(&c.Prestart, "prestart", envInt(getenv, "NIMBUS_PRESTART", 2), "Node and Python interpreters per runtime in use kept started, in their own sandboxes, ahead of cold starts; 0: none (NIMBUS_PRESTART)")
 	fs.IntVar(&c.ScaleUpRate, "scale-up-rate", envInt(getenv, "NIMBUS_SCALE_UP_RATE", 1000), "new execution environments per function per 10 s (NIMBUS_SCALE_UP_RATE)")
 	fs.StringVar(&c.SecretsKeyFile, "secrets-key-file", getenv("NIMBUS_SECRETS_KEY_FILE"), "file holding the 32-byte key that encrypts secrets and stack records; default <data-dir>/secrets.key, generated on first run (NIMBUS_SECRETS_KEY_FILE; NIMBUS_SECRETS_KEY=<base64> gives the key itself)")
 	c.SecretsKey = getenv("NIMBUS_SECRETS_KEY")
@@ -91,8 +95,8 @@ func ParseServer(name string, args []string, getenv Getenv, stderr io.Writer) (*
 	if c.AccessKeys, err = pairs(accessKeys, ":"); err != nil {
 		return nil, fmt.Errorf("--access-keys: %w", err)
 	}
-	if c.AccountConcurrency < 1 || c.UnreservedMin < 0 || c.UnreservedMin > c.AccountConcurrency || c.ScaleUpRate < 1 {
-		return nil, fmt.Errorf("--account-concurrency must be ≥ 1, --unreserved-min within it, --scale-up-rate ≥ 1")
+	if c.AccountConcurrency < 1 || c.UnreservedMin < 0 || c.UnreservedMin > c.AccountConcurrency || c.ScaleUpRate < 1 || c.Prestart < 0 {
+		return nil, fmt.Errorf("--account-concurrency must be ≥ 1, --unreserved-min within it, --scale-up-rate ≥ 1, --prestart ≥ 0")
 	}
 	if c.AsyncRetryBase <= 0 {
 		return nil, fmt.Errorf("--async-retry-base must be positive")

@@ -12,6 +12,7 @@ package metrics
 import (
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -53,10 +54,16 @@ type fnMetrics struct {
 // EnvCounts is the number of environments per function by state.
 type EnvCounts struct{ Idle, Busy, ProvisionedIdle int }
 
+// PrestartCounts is the number of pre-started interpreters of a runtime that
+// have finished their pre-init (Ready) and that have not (Starting).
+type PrestartCounts struct{ Ready, Starting int }
+
 // Sources supply the gauges read at scrape time.
 type Sources struct {
 	Concurrency func() concurrency.Stats
 	Envs        func() map[string]EnvCounts
+	// Prestarted counts the pre-started interpreters by runtime.
+	Prestarted func() map[string]PrestartCounts
 }
 
 // Registry holds the metrics. It is safe for concurrent use.
@@ -242,6 +249,14 @@ func (r *Registry) WriteTo(w io.Writer) (int64, error) {
 			fmt.Fprintf(&b, "nimbus_environments{function=%q,state=\"idle\"} %d\n", n, e.Idle)
 			fmt.Fprintf(&b, "nimbus_environments{function=%q,state=\"busy\"} %d\n", n, e.Busy)
 			fmt.Fprintf(&b, "nimbus_environments{function=%q,state=\"provisioned_idle\"} %d\n", n, e.ProvisionedIdle)
+		}
+	}
+	if r.src.Prestarted != nil {
+		pre := r.src.Prestarted()
+		fmt.Fprintf(&b, "# HELP nimbus_prestarted_environments Pre-started interpreters not yet given to a function, by runtime and state (ready: pre-init done).\n# TYPE nimbus_prestarted_environments gauge\n")
+		for _, rt := range slices.Sorted(maps.Keys(pre)) {
+			fmt.Fprintf(&b, "nimbus_prestarted_environments{runtime=%q,state=\"ready\"} %d\n", rt, pre[rt].Ready)
+			fmt.Fprintf(&b, "nimbus_prestarted_environments{runtime=%q,state=\"starting\"} %d\n", rt, pre[rt].Starting)
 		}
 	}
 	n, err := io.WriteString(w, b.String())

@@ -13,6 +13,11 @@
 // empty-valued headers are tolerated (the Node client sends them); a response body
 // over lambda.MaxResponsePayload is refused with 413 and reported to the caller as
 // Function.ResponseSizeTooLarge.
+//
+// One nimbus extension: POST /2018-06-01/nimbus/preinit/ready, which a
+// bootstrap started ahead of demand (sched's pre-started interpreters) sends
+// when it has loaded everything it can before it is given a function; it
+// closes Preinitialised. Its runtime client warms up on it, too.
 package runtimeapi
 
 import (
@@ -94,6 +99,8 @@ type Server struct {
 	next      chan *call
 	ready     chan struct{}
 	readyOnce sync.Once
+	preinit   chan struct{}
+	preOnce   sync.Once
 	initErr   chan Result // buffered 1
 	closed    chan struct{}
 	closeOnce sync.Once
@@ -116,6 +123,7 @@ func Start() (*Server, error) {
 		ln:      ln,
 		next:    make(chan *call),
 		ready:   make(chan struct{}),
+		preinit: make(chan struct{}),
 		initErr: make(chan Result, 1),
 		closed:  make(chan struct{}),
 	}
@@ -124,6 +132,10 @@ func Start() (*Server, error) {
 	mux.HandleFunc("POST /2018-06-01/runtime/invocation/{id}/response", s.handleResponse)
 	mux.HandleFunc("POST /2018-06-01/runtime/invocation/{id}/error", s.handleError)
 	mux.HandleFunc("POST /2018-06-01/runtime/init/error", s.handleInitError)
+	mux.HandleFunc("POST /2018-06-01/nimbus/preinit/ready", func(w http.ResponseWriter, r *http.Request) {
+		s.preOnce.Do(func() { close(s.preinit) })
+		accepted(w)
+	})
 	mux.HandleFunc("GET /2018-06-01/ping", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "pong") })
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go s.srv.Serve(ln) // ends when Close closes the listener
@@ -135,6 +147,10 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 
 // Ready is closed when the runtime first asks for an invocation (its init is done).
 func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// Preinitialised is closed when a pre-started runtime reports that it has
+// loaded what it can before it is given a function.
+func (s *Server) Preinitialised() <-chan struct{} { return s.preinit }
 
 // InitError delivers the error a runtime posted to /init/error.
 func (s *Server) InitError() <-chan Result { return s.initErr }

@@ -1445,3 +1445,26 @@ func validValue(s string) bool {
 	}
 	return true
 }
+
+// A pre-started runtime's readiness report closes Preinitialised, once, and
+// is not an init: Ready stays open.
+func TestPreinitReady(t *testing.T) {
+	s := start(t)
+	select {
+	case <-s.Preinitialised():
+		t.Fatal("Preinitialised closed before the report")
+	default:
+	}
+	rc := dial(t, s)
+	for range 2 {
+		if r := rc.do(rawPost("/2018-06-01/nimbus/preinit/ready", nil, nil)); r.status != http.StatusAccepted {
+			t.Fatalf("ready = %d %s", r.status, r.body)
+		}
+	}
+	await(t, s.Preinitialised(), "Preinitialised")
+	select {
+	case <-s.Ready():
+		t.Fatal("Ready closed by the pre-init report")
+	default:
+	}
+}

@@ -29,6 +29,15 @@ var nodeBootstrap []byte
 //go:embed python/bootstrap.py
 var pythonBootstrap []byte
 
+// Modules the Node bootstrap imports in its pre-init mode, to compile the
+// module loader's paths before a function's handler needs them.
+var (
+	//go:embed node/warm.cjs
+	nodeWarmCJS []byte
+	//go:embed node/warm.mjs
+	nodeWarmESM []byte
+)
+
 // Config configures the catalogue.
 type Config struct {
 	// Dir is where the embedded bootstraps are written at start.
@@ -71,7 +80,8 @@ func New(ctx context.Context, cfg Config) (*Catalogue, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, err
 	}
-	for name, b := range map[string][]byte{"bootstrap.mjs": nodeBootstrap, "bootstrap.py": pythonBootstrap} {
+	for name, b := range map[string][]byte{"bootstrap.mjs": nodeBootstrap, "bootstrap.py": pythonBootstrap,
+		"warm.cjs": nodeWarmCJS, "warm.mjs": nodeWarmESM} {
 		if err := os.WriteFile(filepath.Join(cfg.Dir, name), b, 0o644); err != nil {
 			return nil, err
 		}

@@ -44,6 +44,9 @@ type env struct {
 	provisioned bool
 	// debug environments run under a debugger: no timeouts (debug.go).
 	debug bool
+	// assign is the stdin of a pre-started environment not yet given to a
+	// function (prestart.go), else nil.
+	assign *os.File
 
 	mu    sync.Mutex
 	lines []byte // guarded by mu: output not yet attributed to an invocation
@@ -124,6 +127,14 @@ func (s *Scheduler) launch(ctx context.Context, cfg *lambda.Config, requestID st
 	}
 	if dbg != nil {
 		cmd = dbg.Command(cmd)
+	} else {
+		e, err, ok, refill := s.launchPrestarted(ctx, t0, cfg, cmd, codeDir, taskRoot, requestID, provisioned)
+		// Replacements start once this cold start is over, however it
+		// started: their interpreters' start-up would compete with it.
+		defer refill()
+		if ok {
+			return e, err
+		}
 	}
 	rapi, err := runtimeapi.Start()
 	if err != nil {
@@ -169,6 +180,12 @@ func (s *Scheduler) launch(ctx context.Context, cfg *lambda.Config, requestID st
 		<-proc.Done()
 		rapi.Close()
 	}()
+	return s.awaitInit(ctx, e, t0, requestID, dbg)
+}
+
+// awaitInit waits for e's runtime to finish its init: its first /next.
+func (s *Scheduler) awaitInit(ctx context.Context, e *env, t0 time.Time, requestID string, dbg *debugger.Session) (*env, error) {
+	rapi, proc := e.rapi, e.proc
 	timer := time.NewTimer(initTimeout(dbg))
 	defer timer.Stop()
 	select {
@@ -283,16 +300,32 @@ func orUnknown(s string) string {
 // environ builds the bootstrap's environment: the customer's variables, then
 // what Lambda reserves (which customers cannot override).
 func (s *Scheduler) environ(cfg *lambda.Config, customer map[string]string, cmd runtimesCommand, taskRoot, rapiAddr, logStream string, provisioned bool) []string {
-	initType := "on-demand"
-	if provisioned {
-		initType = "provisioned-concurrency"
+	vars := s.environVars(cfg, customer, cmd, taskRoot, rapiAddr, logStream, provisioned)
+	out := make([]string, 0, len(vars))
+	for k, v := range vars {
+		out = append(out, k+"="+v)
 	}
-	vars := map[string]string{
+	return out
+}
+
+// baseEnviron is the part of every environment's variables that customers
+// may override.
+func baseEnviron(taskRoot string) map[string]string {
+	return map[string]string{
 		"LANG":            "en_US.UTF-8",
 		"PATH":            "/usr/local/bin:/usr/bin:/bin:/opt/bin",
 		"LD_LIBRARY_PATH": "/lib64:/usr/lib64:" + taskRoot + ":" + taskRoot + "/lib:/opt/lib",
 		"TZ":              ":UTC",
 	}
+}
+
+// environVars is environ as a map.
+func (s *Scheduler) environVars(cfg *lambda.Config, customer map[string]string, cmd runtimesCommand, taskRoot, rapiAddr, logStream string, provisioned bool) map[string]string {
+	initType := "on-demand"
+	if provisioned {
+		initType = "provisioned-concurrency"
+	}
+	vars := baseEnviron(taskRoot)
 	for k, v := range customer {
 		vars[k] = v
 	}
@@ -320,11 +353,8 @@ func (s *Scheduler) environ(cfg *lambda.Config, customer map[string]string, cmd 
 	for k, v := range reserved {
 		vars[k] = v
 	}
-	out := make([]string, 0, len(vars))
-	for k, v := range vars {
-		out = append(out, k+"="+v)
-	}
-	return out
+	delete(vars, preinitVar) // nimbus's own: a customer's would hold a normal start waiting for an assignment
+	return vars
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

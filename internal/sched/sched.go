@@ -53,6 +53,9 @@ type Config struct {
 	// *lambda.Error fails the start with its Code as the errorType. Nil
 	// leaves values as they are.
 	Secrets func(ctx context.Context, value string) (string, error)
+	// Prestart is how many interpreters of each managed runtime in use are
+	// kept started ahead of demand for cold starts (prestart.go); zero: none.
+	Prestart int
 	// Now is the clock of everything the keep-alive policy and the pools'
 	// expiry see: Arrived, Ended, Prewarm, keep-alive deadlines, the reaper's
 	// ticks and the scale-up rate (durations and log lines use the wall
@@ -75,7 +78,10 @@ type Scheduler struct {
 	pools   map[poolKey]*pool  // guarded by mu
 	buckets map[string]*bucket // guarded by mu: scale-up tokens per function
 	stops   sync.WaitGroup     // environments being stopped
-	starts  sync.WaitGroup     // environments being pre-warmed
+	starts  sync.WaitGroup     // environments being pre-warmed or pre-started
+	// prestarted are the pre-started environments by runtime (prestart.go).
+	prestarted map[string]*runtimePool // guarded by mu
+	closed     bool                    // guarded by mu: stopAll began; nothing is pre-started any more
 
 	debug atomic.Pointer[map[string]*debugSlot] // debug sessions by function, copied on write under mu (debug.go)
 }
@@ -136,7 +142,8 @@ func New(cfg Config, log *slog.Logger, l *sandbox.Launcher, rt *runtimes.Catalog
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Scheduler{cfg: cfg, log: log, launcher: l, runtimes: rt, code: code, logs: ls, pools: map[poolKey]*pool{}, buckets: map[string]*bucket{}}
+	return &Scheduler{cfg: cfg, log: log, launcher: l, runtimes: rt, code: code, logs: ls, pools: map[poolKey]*pool{}, buckets: map[string]*bucket{},
+		prestarted: map[string]*runtimePool{}}
 }
 
 // Invoke runs inv on the version cfg describes, on a provisioned environment if
@@ -355,6 +362,9 @@ func (s *Scheduler) Retire(name string) {
 
 // stop shuts e down in the background (SIGTERM, then SIGKILL after 2 s as Lambda does).
 func (s *Scheduler) stop(e *env) {
+	if e.assign != nil {
+		e.assign.Close() // a pre-started bootstrap ends at end of file
+	}
 	s.stops.Go(func() {
 		e.proc.Stop(2 * time.Second)
 		e.rapi.Close()
@@ -386,6 +396,7 @@ const maxPrewarmsPerTick = 64
 // used first, while each pool keeps more than its policy floor, and starts the
 // environments missing below the floor.
 func (s *Scheduler) reap(ctx context.Context, now time.Time) {
+	s.reapPrestarted(now)
 	s.mu.Lock()
 	ps := make([]*pool, 0, len(s.pools))
 	for _, p := range s.pools {
@@ -454,6 +465,7 @@ func (s *Scheduler) stopAll() {
 	for _, p := range ps {
 		s.retire(p)
 	}
+	s.stopPrestarted()
 	s.starts.Wait() // a pre-warm finishing now finds its pool retired and stops its environment
 	s.stops.Wait()
 }

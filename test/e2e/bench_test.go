@@ -370,17 +370,26 @@ var initDurationRE = regexp.MustCompile(`Init Duration: ([0-9.]+) ms`)
 // that its shutdown does not overlap the measurement. ns/op is the invoke alone,
 // as the client sees it; init-p50-ms is the server's own Init Duration (process
 // start until the runtime's first /next). The scale-up limit is lifted for it.
+// Node and Python cold starts run in pre-started interpreters (the
+// default); the "-own-process" runs start a process per cold start, on a
+// server with --prestart 0.
 func BenchmarkColdStart(b *testing.B) {
 	// Lambda's scale-up limit (1,000 new environments per function per 10 s)
 	// would throttle a long run with 429s: lift it, this measures the start path.
 	b.Setenv("NIMBUS_SCALE_UP_RATE", "1000000")
-	s := startServer(b, b.TempDir())
+	benchColdStarts(b, benchRuntimes, "")
+	benchColdStarts(b, benchRuntimes[1:3], "-own-process", "--prestart", "0")
+}
+
+func benchColdStarts(b *testing.B, runtimes []benchRuntime, suffix string, args ...string) {
+	s := startServer(b, b.TempDir(), args...)
+	defer s.stop()
 	sdk := s.client()
 	ctx := context.Background()
-	for _, rt := range benchRuntimes {
+	for _, rt := range runtimes {
 		name := "cold-" + rt.name
 		createFunction(b, sdk, name, rt.runtime, rt.handler, rt.zip(), benchMemory)
-		b.Run(rt.name, func(b *testing.B) {
+		b.Run(rt.name+suffix, func(b *testing.B) {
 			c := benchClient()
 			url := invokeURL(s, name)
 			tail := http.Header{"X-Amz-Log-Type": {"Tail"}}
@@ -410,7 +419,7 @@ func BenchmarkColdStart(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				waitNoChildren(b, s)
+				waitOnlyPrestarted(b, s)
 				b.StartTimer()
 
 				t0 := time.Now()
@@ -427,32 +436,59 @@ func BenchmarkColdStart(b *testing.B) {
 			inits.report(b, "init-", time.Millisecond, "ms")
 		})
 		// Stop this function's last environment, so that the next runtime's
-		// waitNoChildren does not wait for it.
+		// waitOnlyPrestarted does not wait for it.
 		if _, err := sdk.DeleteFunction(ctx, &awslambda.DeleteFunctionInput{FunctionName: aws.String(name)}); err != nil {
 			b.Fatal(err)
 		}
 	}
 }
 
-// waitNoChildren waits until the server has no child process left, i.e. every
-// retired environment has exited and been reaped.
-func waitNoChildren(b *testing.B, s *server) {
+// waitOnlyPrestarted waits until the server's only child processes are its
+// pre-started interpreters, all done with their pre-init
+// (nimbus_prestarted_environments), i.e. every retired environment has
+// exited and been reaped, and the pre-started processes taken since have
+// been replaced and are ready.
+func waitOnlyPrestarted(b *testing.B, s *server) {
 	pid := strconv.Itoa(s.cmd.Process.Pid)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if !hasChildren(pid) {
+		n := children(pid)
+		ready, starting := prestarted(b, s)
+		if n == ready && starting == 0 {
 			return
 		}
 		if time.Now().After(deadline) {
-			b.Fatalf("server %s still has child processes after 10s", pid)
+			b.Fatalf("server %s has %d child processes after 10s, want its %d pre-started ones (%d still starting)", pid, n, ready, starting)
 		}
 		time.Sleep(time.Millisecond)
 	}
 }
 
-// hasChildren reports whether any process has parent pid (scanning /proc: this
+var prestartedRE = regexp.MustCompile(`(?m)^nimbus_prestarted_environments\{[^}]*state="(ready|starting)"\} (\d+)$`)
+
+// prestarted sums the server's nimbus_prestarted_environments gauges.
+func prestarted(b *testing.B, s *server) (ready, starting int) {
+	resp, err := http.Get(s.API + "/metrics")
+	if err != nil {
+		b.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, m := range prestartedRE.FindAllSubmatch(body, -1) {
+		v, _ := strconv.Atoi(string(m[2]))
+		if string(m[1]) == "ready" {
+			ready += v
+		} else {
+			starting += v
+		}
+	}
+	return ready, starting
+}
+
+// children counts the processes whose parent is pid (scanning /proc: this
 // kernel has no /proc/PID/task/TID/children).
-func hasChildren(pid string) bool {
+func children(pid string) int {
+	n := 0
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
 		if e.Name()[0] < '0' || e.Name()[0] > '9' {
@@ -465,8 +501,8 @@ func hasChildren(pid string) bool {
 		// pid (comm) state ppid …; comm may contain spaces and parentheses.
 		i := bytes.LastIndexByte(b, ')')
 		if f := strings.Fields(string(b[i+1:])); i > 0 && len(f) > 1 && f[1] == pid {
-			return true
+			n++
 		}
 	}
-	return false
+	return n
 }

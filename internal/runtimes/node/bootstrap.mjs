@@ -9,6 +9,20 @@
 //
 // Run as `node bootstrap.mjs` with AWS_LAMBDA_RUNTIME_API, _HANDLER,
 // LAMBDA_TASK_ROOT and the usual AWS_LAMBDA_* variables set.
+//
+// Pre-init mode (_NIMBUS_PREINIT=1): the process is started before any
+// function is assigned to it, with generic variables only and an empty task
+// root. It loads its modules and evaluates everything up to the first
+// statement that reads the function's environment, imports warm.cjs and
+// warm.mjs (so the module loader is compiled before the handler needs it),
+// POSTs /2018-06-01/nimbus/preinit/ready to the Runtime API (the server then
+// knows it is ready to be given a function), then (top-level await) reads
+// one line from stdin (a pipe): {"env": {"NAME": "value", ...}} and a
+// newline. It sets those variables (they win over what was there), removes
+// _NIMBUS_PREINIT, chdirs to LAMBDA_TASK_ROOT (the code was mounted over it
+// after the start), lets go of stdin and carries on exactly as a normal start.
+// EOF before a full line: exit 0 silently (the server discarded the process);
+// a malformed line: a message on stderr and exit 1.
 
 import http from 'node:http';
 import fs from 'node:fs';
@@ -242,6 +256,10 @@ function logJson(level, message, ...params) {
   );
   stdout.write(line.replace(NEWLINES, '\r') + '\n');
 }
+
+// Nothing above reads the function's environment; in pre-init mode it
+// arrives here (see the header), before everything below that does.
+if (env._NIMBUS_PREINIT === '1') await awaitAssignment();
 
 const jsonLogs = env.AWS_LAMBDA_LOG_FORMAT?.toUpperCase() === 'JSON';
 
@@ -899,6 +917,138 @@ function onInvokeStreaming(headers, body) {
 }
 
 let onInvoke = onInvokeBuffered;
+
+// ---------------------------------------------------------------------------
+// Pre-init mode
+// ---------------------------------------------------------------------------
+
+function preinitFail(msg) {
+  fs.writeSync(2, `[nimbus-runtime] pre-init: ${msg}\n`);
+  process.exit(1);
+}
+
+// The first line on fd 0 without its newline, or null at EOF before one.
+// Reads the descriptor synchronously (nothing else has to run meanwhile);
+// if it turns out to be non-blocking, waits for the rest on the event loop.
+function readAssignmentLine() {
+  const buf = Buffer.allocUnsafe(65536);
+  const chunks = [];
+  for (;;) {
+    let n;
+    try {
+      n = fs.readSync(0, buf, 0, buf.length, null);
+    } catch (err) {
+      if (err.code === 'EINTR') continue;
+      if (err.code === 'EAGAIN') return readAssignmentLineAsync(chunks);
+      throw err;
+    }
+    if (n === 0) return null;
+    const i = buf.subarray(0, n).indexOf(10);
+    if (i >= 0) {
+      chunks.push(Buffer.from(buf.subarray(0, i)));
+      return Buffer.concat(chunks).toString('utf8');
+    }
+    chunks.push(Buffer.from(buf.subarray(0, n)));
+  }
+}
+
+async function readAssignmentLineAsync(chunks) {
+  const { Socket } = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const sock = new Socket({ fd: 0, readable: true, writable: false });
+    // Destroying the socket closes its handle (so it no longer keeps the
+    // event loop alive or reads) but not fd 0: libuv never closes stdio.
+    const finish = (err, line) => {
+      sock.removeAllListeners();
+      sock.on('error', noop);
+      sock.destroy();
+      if (err) reject(err);
+      else resolve(line);
+    };
+    sock.on('data', (chunk) => {
+      const i = chunk.indexOf(10);
+      if (i < 0) {
+        chunks.push(chunk);
+        return;
+      }
+      chunks.push(chunk.subarray(0, i));
+      finish(null, Buffer.concat(chunks).toString('utf8'));
+    });
+    sock.on('end', () => finish(null, null));
+    sock.on('error', (err) => finish(err));
+  });
+}
+
+function parseAssignment(line) {
+  let msg;
+  try {
+    msg = JSON.parse(line);
+  } catch (err) {
+    throw new Error(`the assignment line is not JSON: ${err.message}`);
+  }
+  const vars = msg !== null && typeof msg === 'object' && !Array.isArray(msg) ? msg.env : undefined;
+  if (vars === null || typeof vars !== 'object' || Array.isArray(vars)) {
+    throw new Error('the assignment line is not a JSON object with an "env" object');
+  }
+  const entries = Object.entries(vars);
+  for (const [name, value] of entries) {
+    if (typeof value !== 'string') throw new Error(`variable ${JSON.stringify(name)}: the value is not a string`);
+    if (name === '' || name.includes('=') || name.includes('\0') || value.includes('\0')) {
+      throw new Error(`variable ${JSON.stringify(name)}: invalid name or value`);
+    }
+  }
+  return entries;
+}
+
+// Pre-init mode: blocks until the function's environment arrives on stdin,
+// then makes the process look as if it had been started with it.
+async function awaitAssignment() {
+  // Compile the module loader's CommonJS and ES module paths on modules of
+  // the runtime's own (warm.cjs, warm.mjs next to this file).
+  for (const name of ['warm.cjs', 'warm.mjs']) {
+    try {
+      await import(new URL(name, import.meta.url).href);
+    } catch {
+      // only an optimisation
+    }
+  }
+  // Tell the server this process is ready to be given a function; the
+  // request also runs the HTTP client's code, with a keep-alive agent like
+  // the one that asks for invocations, once before the first /next.
+  const warmAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  await new Promise((resolve) => {
+    const [host, port] = (env.AWS_LAMBDA_RUNTIME_API || '').split(':');
+    const req = http.request({ host, port, agent: warmAgent, method: 'POST', path: '/2018-06-01/nimbus/preinit/ready' }, (res) => {
+      res.resume();
+      res.on('end', resolve);
+      res.on('error', resolve);
+    });
+    req.on('error', resolve); // only an optimisation: the server may take it before it is ready
+    req.end();
+  });
+  warmAgent.destroy();
+  let line;
+  try {
+    line = await readAssignmentLine();
+  } catch (err) {
+    preinitFail(`cannot read stdin: ${err.message}`);
+  }
+  if (line === null) process.exit(0);
+  let entries;
+  try {
+    entries = parseAssignment(line);
+  } catch (err) {
+    preinitFail(err.message);
+  }
+  for (const [name, value] of entries) env[name] = value;
+  delete env._NIMBUS_PREINIT;
+  try {
+    // The task root was mounted over after the start: the old cwd is stale.
+    process.chdir(env.LAMBDA_TASK_ROOT || process.cwd());
+  } catch (err) {
+    preinitFail(err.message);
+  }
+}
 
 // ---------------------------------------------------------------------------
 // Main

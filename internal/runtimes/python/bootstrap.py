@@ -10,6 +10,18 @@ nimbus runs it as ``python3.X -S -u bootstrap.py`` with the working directory se
 to the function's code directory and with the usual Lambda environment
 (AWS_LAMBDA_RUNTIME_API, _HANDLER, LAMBDA_TASK_ROOT, AWS_LAMBDA_FUNCTION_*,
 AWS_LAMBDA_LOG_*, AWS_REGION, ...).
+
+Pre-init mode (``_NIMBUS_PREINIT=1``): the process is started before any
+function is assigned to it, with generic variables only and an empty task
+root. It imports its modules, POSTs /2018-06-01/nimbus/preinit/ready to the
+Runtime API (the server then knows it is ready to be given a function), then
+blocks reading one line from stdin (a pipe): ``{"env": {"NAME": "value", ...}}`` and a newline. It sets those
+variables (they win over what was there), removes ``_NIMBUS_PREINIT``, chdirs
+to LAMBDA_TASK_ROOT (the code was mounted over it after the start), puts
+/dev/null on fd 0, redoes the little import-time work that reads the
+environment (the JSON encoder) and then starts exactly as a normal start does.
+EOF before a full line: exit 0 silently (the server discarded the process); a
+malformed line: a message on stderr and exit 1.
 """
 
 import decimal
@@ -148,8 +160,14 @@ class Encoder(json.JSONEncoder):
         return super().default(obj)
 
 
-_ENCODER = Encoder()
-_encode = _ENCODER.encode
+def _init_encoder():
+    # Depends on AWS_EXECUTION_ENV: rebuilt once a pre-init assignment arrives.
+    global _ENCODER, _encode
+    _ENCODER = Encoder()
+    _encode = _ENCODER.encode
+
+
+_init_encoder()
 
 
 def to_json(obj):
@@ -796,5 +814,133 @@ def run():
             sys.exit(1)
 
 
+# --------------------------------------------------------------------------
+# Pre-init mode
+# --------------------------------------------------------------------------
+
+_PREINIT_VAR = "_NIMBUS_PREINIT"
+
+
+def _preinit_fail(msg):
+    sys.stderr.write("[nimbus-runtime] pre-init: %s\n" % msg)
+    sys.stderr.flush()
+    sys.exit(1)
+
+
+def _read_assignment_line():
+    """The first line on fd 0 without its newline, or None at EOF before one.
+
+    Reads the file descriptor directly (no buffering past the line through
+    sys.stdin); waits with select if the descriptor is non-blocking.
+    """
+    chunks = []
+    while True:
+        try:
+            data = os.read(0, 65536)
+        except BlockingIOError:
+            import select
+
+            select.select([0], [], [])
+            continue
+        if not data:
+            return None
+        i = data.find(b"\n")
+        if i >= 0:
+            chunks.append(data[:i])
+            return b"".join(chunks)
+        chunks.append(data)
+
+
+def _parse_assignment(line):
+    try:
+        msg = json.loads(line)
+    except ValueError as e:
+        raise ValueError("the assignment line is not JSON: %s" % _safe_str(e))
+    env = msg.get("env") if isinstance(msg, dict) else None
+    if not isinstance(env, dict):
+        raise ValueError('the assignment line is not a JSON object with an "env" object')
+    for name, value in env.items():
+        if not isinstance(value, str):
+            raise ValueError("variable %r: the value is not a string" % name)
+        if not name or "=" in name or "\0" in name or "\0" in value:
+            raise ValueError("variable %r: invalid name or value" % name)
+    return env
+
+
+def _stdin_to_devnull():
+    """Puts /dev/null on fd 0 and gives sys.stdin a fresh stream over it."""
+    fd = os.open(os.devnull, os.O_RDONLY)
+    if fd != 0:
+        os.dup2(fd, 0)
+        os.close(fd)
+    old = sys.stdin
+    if old is None:
+        return
+    import io
+
+    # As the interpreter builds its stdin (closefd=False: fd 0 outlives it).
+    new = io.TextIOWrapper(
+        io.open(0, "rb", closefd=False),
+        encoding=old.encoding,
+        errors=old.errors,
+        newline="\n",
+        line_buffering=old.line_buffering,
+        write_through=old.write_through,
+    )
+    new.mode = "r"
+    if sys.__stdin__ is old:
+        sys.__stdin__ = new
+    sys.stdin = new
+
+
+def await_assignment():
+    """Pre-init mode: block until the function's environment arrives on
+    stdin, then make the process look as if it had been started with it."""
+    # Generic work done ahead: modules otherwise first imported on the way to
+    # the first /next (_setup_sys_path; the host's "idna" encoding that
+    # socket.getaddrinfo uses on the first connect).
+    import encodings.idna  # noqa: F401
+    import site  # noqa: F401  (with -S, importing it runs nothing)
+
+    # Tell the server this process is ready to be given a function; the
+    # request also runs the HTTP client's code once before the first /next.
+    try:
+        conn = http.client.HTTPConnection(os.environ.get("AWS_LAMBDA_RUNTIME_API", ""), timeout=5)
+        conn.request("POST", "/2018-06-01/nimbus/preinit/ready", body=b"")
+        conn.getresponse().read()
+        conn.close()
+    except Exception:
+        pass  # only an optimisation: the server may take it before it is ready
+
+    try:
+        line = _read_assignment_line()
+    except OSError as e:
+        _preinit_fail("cannot read stdin: %s" % _safe_str(e))
+    if line is None:
+        sys.exit(0)
+    try:
+        env = _parse_assignment(line)
+    except ValueError as e:
+        _preinit_fail(_safe_str(e))
+
+    environ = os.environ
+    old_tz = environ.get("TZ")
+    for name, value in env.items():
+        environ[name] = value
+    environ.pop(_PREINIT_VAR, None)
+    if environ.get("TZ") != old_tz:
+        time.tzset()
+    try:
+        # The task root was mounted over after the start: the old cwd is stale.
+        os.chdir(environ.get("LAMBDA_TASK_ROOT") or os.getcwd())
+        _stdin_to_devnull()
+    except OSError as e:
+        _preinit_fail(_safe_str(e))
+    importlib.invalidate_caches()
+    _init_encoder()
+
+
 if __name__ == "__main__":
+    if os.environ.get(_PREINIT_VAR) == "1":
+        await_assignment()
     run()
