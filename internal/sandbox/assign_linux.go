@@ -3,8 +3,11 @@ package sandbox
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"unsafe"
 )
@@ -60,6 +63,12 @@ func (p *Process) Assign(a Assignment) error {
 			return err
 		}
 		defer syscall.Close(ns)
+		// The pid is the environment's only while it lives: once it has
+		// ended and been reaped, the namespace opened may be another
+		// process's. Still marked now, it was the environment's then.
+		if !markedAt(r.proc, pid, p.id) {
+			return errors.New("the process has ended")
+		}
 		if err := setns(ns, syscall.CLONE_NEWNS); err != nil {
 			return err
 		}
@@ -96,6 +105,8 @@ func (p *Process) Assign(a Assignment) error {
 // when that is a different number of CPUs than it has. Like placement at
 // start, this is for speed: a refused mask leaves the thread where it was.
 func (l *Launcher) replaceCPUs(p *Process, memMB int) {
+	p.cpuMu.Lock() // cleanup (an exit meanwhile) releases whatever is placed
+	defer p.cpuMu.Unlock()
 	if l.cpus == nil || p.unplace == nil || l.cpus.count(memMB) == p.ncpus {
 		return
 	}
@@ -108,4 +119,17 @@ func (l *Launcher) replaceCPUs(p *Process, memMB int) {
 	}
 	p.unplace()
 	p.unplace, p.ncpus = release, m.count()
+}
+
+// markedAt reports whether process pid (under the /proc fd proc) carries
+// environment id's marker (see ownedBy).
+func markedAt(proc, pid int, id string) bool {
+	fd, err := openat(proc, strconv.Itoa(pid)+"/environ", syscall.O_RDONLY)
+	if err != nil {
+		return false
+	}
+	f := os.NewFile(uintptr(fd), "environ")
+	defer f.Close()
+	b, _ := io.ReadAll(f)
+	return slices.Contains(strings.Split(string(b), "\x00"), markerVar+"="+id)
 }

@@ -103,6 +103,14 @@ func TestAssign(t *testing.T) {
 		t.Errorf("fill of an 8 MB /tmp: %q", out)
 	}
 
+	// An environment that ended cannot be assigned.
+	e, w = preStart(t, l, Spec{MemoryMB: 128}, "sleep")
+	e.Kill()
+	<-e.Done()
+	if err := e.Assign(Assignment{CodeDir: codeDir, MemoryMB: 128}); err == nil {
+		t.Error("Assign of an ended environment succeeded")
+	}
+
 	// Closing stdin of an unassigned environment ends it, cgroup and all.
 	e, w = preStart(t, l, Spec{MemoryMB: 128}, "sleep")
 	w.Close()

@@ -322,12 +322,13 @@ type Process struct {
 	l       *Launcher
 	cmd     *exec.Cmd
 	out     *output
-	cg      *cgroup // nil without cgroup limits
-	pid1    bool    // the bootstrap is pid 1 of its own namespace
-	tmp     string  // host TMPDIR to remove, or ""
-	unplace func()  // releases its CPUs (placer.place), or nil
-	ncpus   int     // how many CPUs it is bound to (with unplace)
-	tmpMB   int     // size of its /tmp (isolated)
+	cg      *cgroup    // nil without cgroup limits
+	pid1    bool       // the bootstrap is pid 1 of its own namespace
+	tmp     string     // host TMPDIR to remove, or ""
+	cpuMu   sync.Mutex // guards unplace and ncpus: Assign may meet cleanup
+	unplace func()     // releases its CPUs (placer.place), or nil
+	ncpus   int        // how many CPUs it is bound to (with unplace)
+	tmpMB   int        // size of its /tmp (isolated)
 	// deferred is set while a DeferCode environment awaits its Assign.
 	deferred atomic.Bool
 	done     chan struct{}
@@ -455,9 +456,12 @@ func (l *Launcher) placeCPUs(p *Process, req *spawnReq, memMB int) {
 // cleanup removes the cgroup (killing what is left in it) and the host TMPDIR,
 // and releases its CPUs.
 func (p *Process) cleanup() {
+	p.cpuMu.Lock()
 	if p.unplace != nil {
 		p.unplace()
+		p.unplace = nil
 	}
+	p.cpuMu.Unlock()
 	if p.cg != nil {
 		p.peak.Store(p.cg.peak())
 		p.cg.destroy()

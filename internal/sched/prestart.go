@@ -58,10 +58,12 @@ type runtimePool struct {
 // interpreter starts, so a pre-started one would miss it.
 func startupVar(k string) bool {
 	switch k {
-	case "LANG", "TZ", "PATH", "AWS_LAMBDA_EXEC_WRAPPER":
+	case "LANG", "TZ", "PATH", "AWS_LAMBDA_EXEC_WRAPPER", "GLIBC_TUNABLES":
 		return true
 	}
-	for _, p := range []string{"NODE_", "PYTHON", "LD_", "LC_"} {
+	// UV_THREADPOOL_SIZE: Node starts its thread pool at start-up;
+	// OPENSSL_CONF: read at start-up; MALLOC_*: glibc's, read at the first malloc.
+	for _, p := range []string{"NODE_", "PYTHON", "LD_", "LC_", "UV_", "OPENSSL_", "MALLOC_"} {
 		if strings.HasPrefix(k, p) {
 			return true
 		}
@@ -103,6 +105,9 @@ func (s *Scheduler) launchPrestarted(ctx context.Context, t0 time.Time, cfg *lam
 		Env map[string]string `json:"env"`
 	}{s.environVars(cfg, vars, cmd, taskRoot, e.rapi.Addr(), e.logStream, provisioned)})
 	if err == nil {
+		// A process stuck before reading would block a line longer than
+		// the pipe's buffer for ever: bound it by the init timeout.
+		e.assign.SetWriteDeadline(time.Now().Add(lambda.InitTimeout))
 		_, err = e.assign.Write(append(line, '\n'))
 	}
 	e.assign.Close()
@@ -162,15 +167,16 @@ func (s *Scheduler) takePrestarted(runtime string, cmd runtimesCommand) (*env, f
 // refill starts the processes rp is missing.
 func (s *Scheduler) refill(rp *runtimePool) {
 	s.mu.Lock()
-	missing := 0
 	if !s.closed && s.prestarted[rp.runtime] == rp {
-		missing = max(s.cfg.Prestart-len(rp.idle)-rp.starting, 0)
+		missing := max(s.cfg.Prestart-len(rp.idle)-rp.starting, 0)
 		rp.starting += missing
+		// Counted under mu: once stopPrestarted has set closed, stopAll's
+		// starts.Wait sees every start begun before it.
+		for range missing {
+			s.starts.Go(func() { s.prestartOne(rp) })
+		}
 	}
 	s.mu.Unlock()
-	for range missing {
-		s.starts.Go(func() { s.prestartOne(rp) })
-	}
 }
 
 // prestartOne starts one pre-started environment for rp.

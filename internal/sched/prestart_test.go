@@ -140,3 +140,18 @@ func TestPrestarted(t *testing.T) {
 		})
 	}
 }
+
+// Variables read only when an interpreter or its libraries start keep a
+// function off pre-started interpreters; others do not.
+func TestStartupVar(t *testing.T) {
+	for k, want := range map[string]bool{
+		"NODE_OPTIONS": true, "PYTHONPATH": true, "LD_PRELOAD": true, "LC_ALL": true, "LANG": true, "TZ": true,
+		"PATH": true, "AWS_LAMBDA_EXEC_WRAPPER": true, "UV_THREADPOOL_SIZE": true, "OPENSSL_CONF": true,
+		"MALLOC_ARENA_MAX": true, "GLIBC_TUNABLES": true,
+		"MY_VAR": false, "TABLE_NAME": false, "AWS_LAMBDA_LOG_FORMAT": false, "NODEJS_THING": false,
+	} {
+		if got := startupVar(k); got != want {
+			t.Errorf("startupVar(%s) = %v, want %v", k, got, want)
+		}
+	}
+}
