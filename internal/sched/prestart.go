@@ -246,9 +246,10 @@ func (s *Scheduler) startGeneric(rp *runtimePool) (*env, error) {
 }
 
 // reapPrestarted stops the runtime pools that had no take for the
-// keep-alive period, and the pre-started processes that died.
+// keep-alive period, and replaces the pre-started processes that died.
 func (s *Scheduler) reapPrestarted(now time.Time) {
 	var stop []*env
+	var short []*runtimePool
 	s.mu.Lock()
 	for name, rp := range s.prestarted {
 		if now.Sub(rp.used) >= s.cfg.KeepAlive {
@@ -264,12 +265,18 @@ func (s *Scheduler) reapPrestarted(now time.Time) {
 				stop = append(stop, e)
 			}
 		}
+		if len(keep) < len(rp.idle) {
+			short = append(short, rp)
+		}
 		clear(rp.idle[len(keep):])
 		rp.idle = keep
 	}
 	s.mu.Unlock()
 	for _, e := range stop {
 		s.stop(e)
+	}
+	for _, rp := range short {
+		s.refill(rp)
 	}
 }
 

@@ -131,6 +131,18 @@ func TestPrestarted(t *testing.T) {
 				t.Errorf("pool %v after a start of its own, want %v", got, refill)
 			}
 
+			// A pre-started process that dies is replaced at the next tick.
+			s.mu.Lock()
+			victim := s.prestarted[fn.runtime].idle[0]
+			s.mu.Unlock()
+			victim.proc.Kill()
+			<-victim.proc.Done()
+			tick(s, clk)
+			if got := pooled(t, s, fn.runtime, 1); got[0] == victim.id {
+				t.Errorf("pool %v still holds the dead %s", got, victim.id)
+			}
+			refill = pooled(t, s, fn.runtime, 1)
+
 			clk.advance(s.cfg.KeepAlive)
 			tick(s, clk)
 			waitStopped(t, refill[0], "an unused runtime pool after the keep-alive period")
