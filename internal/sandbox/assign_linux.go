@@ -3,13 +3,9 @@ package sandbox
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"slices"
 	"strconv"
-	"strings"
 	"syscall"
-	"unsafe"
 )
 
 // Pre-started environments.
@@ -52,10 +48,7 @@ func (p *Process) Assign(a Assignment) error {
 		return err
 	}
 	defer syscall.Close(code)
-	tmpMB := a.EphemeralMB
-	if tmpMB <= 0 {
-		tmpMB = 512
-	}
+	tmpMB := tmpSize(a.EphemeralMB)
 	pid, r := p.Pid(), p.l.root
 	err = p.l.sp.do(func(broken *error) error {
 		ns, err := openat(r.proc, nsPath(pid, "mnt"), syscall.O_RDONLY)
@@ -66,7 +59,7 @@ func (p *Process) Assign(a Assignment) error {
 		// The pid is the environment's only while it lives: once it has
 		// ended and been reaped, the namespace opened may be another
 		// process's. Still marked now, it was the environment's then.
-		if !markedAt(r.proc, pid, p.id) {
+		if !ownedBy(pid, p.id) {
 			return errors.New("the process has ended")
 		}
 		if err := setns(ns, syscall.CLONE_NEWNS); err != nil {
@@ -81,8 +74,7 @@ func (p *Process) Assign(a Assignment) error {
 			return err
 		}
 		if tmpMB != p.tmpMB {
-			opts := fmt.Sprintf("size=%dm,mode=1777", tmpMB)
-			if err := syscall.Mount("tmpfs", "/tmp", "tmpfs", syscall.MS_REMOUNT|syscall.MS_NOSUID|syscall.MS_NODEV, opts); err != nil {
+			if err := mountTmp(tmpMB, syscall.MS_REMOUNT); err != nil {
 				return fmt.Errorf("resize /tmp: %w", err)
 			}
 			p.tmpMB = tmpMB
@@ -114,22 +106,9 @@ func (l *Launcher) replaceCPUs(p *Process, memMB int) {
 	tids, _ := os.ReadDir("/proc/" + strconv.Itoa(p.Pid()) + "/task")
 	for _, t := range tids {
 		if tid, err := strconv.Atoi(t.Name()); err == nil {
-			syscall.RawSyscall(syscall.SYS_SCHED_SETAFFINITY, uintptr(tid), unsafe.Sizeof(m), uintptr(unsafe.Pointer(&m)))
+			setAffinity(tid, &m)
 		}
 	}
 	p.unplace()
 	p.unplace, p.ncpus = release, m.count()
-}
-
-// markedAt reports whether process pid (under the /proc fd proc) carries
-// environment id's marker (see ownedBy).
-func markedAt(proc, pid int, id string) bool {
-	fd, err := openat(proc, strconv.Itoa(pid)+"/environ", syscall.O_RDONLY)
-	if err != nil {
-		return false
-	}
-	f := os.NewFile(uintptr(fd), "environ")
-	defer f.Close()
-	b, _ := io.ReadAll(f)
-	return slices.Contains(strings.Split(string(b), "\x00"), markerVar+"="+id)
 }

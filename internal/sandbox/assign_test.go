@@ -3,6 +3,7 @@ package sandbox
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -36,6 +37,20 @@ func waitOutput(t *testing.T, e *env, want string) string {
 		time.Sleep(5 * time.Millisecond)
 	}
 	return e.output()
+}
+
+// memLimit reads g's memory cap in bytes from its control file (0 if unknown).
+func (g *cgroup) memLimit() int {
+	file := "memory.limit_in_bytes"
+	if g.cgs.v2 {
+		file = "memory.max"
+	}
+	b, err := os.ReadFile(filepath.Join(g.mem, file))
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return n
 }
 
 func TestAssign(t *testing.T) {

@@ -35,9 +35,12 @@ type cgroup struct {
 	cgs  *cgroups
 	id   string
 	dirs []string
-	mem  string     // the dir with the memory controller
-	join []*os.File // v1: the tasks files of g's dirs
-	dir  *os.File   // v2: g's dir, for CLONE_INTO_CGROUP
+	mem  string // the dir with the memory controller
+	// memMB is the memory cap in MB (0: none), set by create and resize
+	// (which run before the environment is handed on: not shared).
+	memMB int
+	join  []*os.File // v1: the tasks files of g's dirs
+	dir   *os.File   // v2: g's dir, for CLONE_INTO_CGROUP
 
 	// peakMu guards peakFile, the peak-memory file kept open so that reading
 	// it for each invocation's REPORT line is one pread, not open+read+close.
@@ -158,7 +161,7 @@ func (c *cgroups) describe() string {
 
 // create makes environment id's cgroup with a memory limit of memMB (0: none).
 func (c *cgroups) create(id string, memMB int) (_ *cgroup, err error) {
-	g := &cgroup{cgs: c, id: id}
+	g := &cgroup{cgs: c, id: id, memMB: memMB}
 	defer func() {
 		if err != nil {
 			g.destroy()
@@ -178,7 +181,7 @@ func (c *cgroups) create(id string, memMB int) (_ *cgroup, err error) {
 	if !c.v2 && !c.memsw && memMB > 0 {
 		writes = append(writes, [2]string{"memory.swappiness", "0"})
 	}
-	writes = append(writes, c.limits(memMB, false)...) // from no limit: down
+	writes = append(writes, c.limits(memMB, false)...) // from no cap: down
 	for _, w := range writes {
 		if err := g.write(w[0], w[1]); err != nil {
 			return nil, err
@@ -232,27 +235,14 @@ func (c *cgroups) limits(memMB int, up bool) [][2]string {
 
 // resize gives g the memory cap and CPU share of an environment of memMB.
 func (g *cgroup) resize(memMB int) error {
-	up := memMB<<20 > g.memLimit()
+	up := g.memMB > 0 && memMB > g.memMB // from no cap, any cap is down
 	for _, w := range g.cgs.limits(memMB, up) {
 		if err := g.write(w[0], w[1]); err != nil {
 			return fmt.Errorf("%s: %w", w[0], err)
 		}
 	}
+	g.memMB = memMB
 	return nil
-}
-
-// memLimit is g's current memory cap in bytes (0 if unknown).
-func (g *cgroup) memLimit() int {
-	file := "memory.limit_in_bytes"
-	if g.cgs.v2 {
-		file = "memory.max"
-	}
-	b, err := os.ReadFile(filepath.Join(g.mem, file))
-	if err != nil {
-		return 0
-	}
-	n, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-	return n
 }
 
 // placement tells a spawner how to start a child in g (nothing for a nil g).

@@ -124,10 +124,18 @@ const (
 	schedBatch = 3
 )
 
+// setAffinity binds thread tid (0: the calling one) to m.
+func setAffinity(tid int, m *cpuMask) error {
+	if _, _, e := syscall.RawSyscall(syscall.SYS_SCHED_SETAFFINITY, uintptr(tid), unsafe.Sizeof(*m), uintptr(unsafe.Pointer(m))); e != 0 {
+		return os.NewSyscallError("sched_setaffinity", e)
+	}
+	return nil
+}
+
 // placeThread binds the calling thread to m with the scheduling policy.
 func placeThread(m *cpuMask, policy int) error {
-	if _, _, e := syscall.RawSyscall(syscall.SYS_SCHED_SETAFFINITY, 0, unsafe.Sizeof(*m), uintptr(unsafe.Pointer(m))); e != 0 {
-		return os.NewSyscallError("sched_setaffinity", e)
+	if err := setAffinity(0, m); err != nil {
+		return err
 	}
 	var param struct{ priority int32 }
 	if _, _, e := syscall.RawSyscall(syscall.SYS_SCHED_SETSCHEDULER, 0, uintptr(policy), uintptr(unsafe.Pointer(&param))); e != 0 {

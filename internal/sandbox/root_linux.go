@@ -262,11 +262,25 @@ func (r *rootfs) enter(code int, tmpMB int) error {
 			return err
 		}
 	}
-	opts := fmt.Sprintf("size=%dm,mode=1777", tmpMB)
-	if err := syscall.Mount("tmpfs", "/tmp", "tmpfs", syscall.MS_NOSUID|syscall.MS_NODEV, opts); err != nil {
+	if err := mountTmp(tmpMB, 0); err != nil {
 		return fmt.Errorf("mount /tmp: %w", err)
 	}
 	return nil
+}
+
+// tmpSize is the size in MB of an environment's /tmp for Spec.EphemeralMB (0: 512,
+// Lambda's default).
+func tmpSize(ephemeralMB int) int {
+	if ephemeralMB <= 0 {
+		return 512
+	}
+	return ephemeralMB
+}
+
+// mountTmp mounts (flags 0) or remounts (syscall.MS_REMOUNT) the calling
+// thread's /tmp as a tmpfs of mb MB.
+func mountTmp(mb int, flags uintptr) error {
+	return syscall.Mount("tmpfs", "/tmp", "tmpfs", flags|syscall.MS_NOSUID|syscall.MS_NODEV, fmt.Sprintf("size=%dm,mode=1777", mb))
 }
 
 // mountProc mounts, in the thread's current (environment) namespace, a /proc

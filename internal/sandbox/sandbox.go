@@ -380,10 +380,7 @@ func (l *Launcher) Start(spec Spec) (*Process, error) {
 	case isolated:
 		attr.Cloneflags = syscall.CLONE_NEWPID | syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS
 		attr.Credential = &syscall.Credential{Uid: uint32(l.cfg.UID), Gid: uint32(l.cfg.GID), Groups: []uint32{}}
-		tmpMB := spec.EphemeralMB
-		if tmpMB <= 0 {
-			tmpMB = 512
-		}
+		tmpMB := tmpSize(spec.EphemeralMB)
 		p.tmpMB = tmpMB
 		code := -1 // DeferCode: /var/task stays empty until Assign
 		if !spec.DeferCode {
