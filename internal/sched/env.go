@@ -128,12 +128,14 @@ func (s *Scheduler) launch(ctx context.Context, cfg *lambda.Config, requestID st
 	if dbg != nil {
 		cmd = dbg.Command(cmd)
 	} else {
-		e, err, ok, refill := s.launchPrestarted(ctx, t0, cfg, cmd, codeDir, taskRoot, requestID, provisioned)
+		pre, refill := s.takePrestarted(cfg, cmd)
 		// Replacements start once this cold start is over, however it
 		// started: their interpreters' start-up would compete with it.
 		defer refill()
-		if ok {
-			return e, err
+		if pre != nil {
+			if e, err := s.assign(ctx, pre, t0, cfg, cmd, codeDir, taskRoot, requestID, provisioned); err != errNotAssigned {
+				return e, err
+			}
 		}
 	}
 	rapi, err := runtimeapi.Start()
@@ -147,7 +149,7 @@ func (s *Scheduler) launch(ctx context.Context, cfg *lambda.Config, requestID st
 		provisioned: provisioned,
 		debug:       dbg != nil,
 	}
-	e.logStream = t0.UTC().Format("2006/01/02") + "/[" + cfg.Version + "]" + e.id
+	e.logStream = logStreamName(t0, cfg.Version, e.id)
 	vars, err := s.resolveEnv(ctx, cfg)
 	if err != nil {
 		rapi.Close()
@@ -157,7 +159,7 @@ func (s *Scheduler) launch(ctx context.Context, cfg *lambda.Config, requestID st
 		ID:          e.id,
 		Path:        cmd.Path,
 		Args:        cmd.Args,
-		Env:         s.environ(cfg, vars, cmd, taskRoot, rapi.Addr(), e.logStream, provisioned),
+		Env:         envList(s.environ(cfg, vars, cmd, taskRoot, rapi.Addr(), e.logStream, provisioned)),
 		Dir:         taskRoot,
 		CodeDir:     codeDir,
 		MemoryMB:    cfg.MemorySize,
@@ -176,11 +178,22 @@ func (s *Scheduler) launch(ctx context.Context, cfg *lambda.Config, requestID st
 	if dbg != nil {
 		go dbg.Supervise(proc.Done(), proc.Kill)
 	}
-	go func() {
-		<-proc.Done()
-		rapi.Close()
-	}()
+	e.closeAPIOnExit()
 	return s.awaitInit(ctx, e, t0, requestID, dbg)
+}
+
+// closeAPIOnExit closes e's Runtime API server when its process has ended.
+func (e *env) closeAPIOnExit() {
+	go func() {
+		<-e.proc.Done()
+		e.rapi.Close()
+	}()
+}
+
+// logStreamName is the log stream of an environment started at t0, as
+// Lambda names them (date/[version]id).
+func logStreamName(t0 time.Time, version, id string) string {
+	return t0.UTC().Format("2006/01/02") + "/[" + version + "]" + id
 }
 
 // awaitInit waits for e's runtime to finish its init: its first /next.
@@ -297,10 +310,8 @@ func orUnknown(s string) string {
 	return s
 }
 
-// environ builds the bootstrap's environment: the customer's variables, then
-// what Lambda reserves (which customers cannot override).
-func (s *Scheduler) environ(cfg *lambda.Config, customer map[string]string, cmd runtimesCommand, taskRoot, rapiAddr, logStream string, provisioned bool) []string {
-	vars := s.environVars(cfg, customer, cmd, taskRoot, rapiAddr, logStream, provisioned)
+// envList is vars as a process environment (NAME=value).
+func envList(vars map[string]string) []string {
 	out := make([]string, 0, len(vars))
 	for k, v := range vars {
 		out = append(out, k+"="+v)
@@ -319,8 +330,9 @@ func baseEnviron(taskRoot string) map[string]string {
 	}
 }
 
-// environVars is environ as a map.
-func (s *Scheduler) environVars(cfg *lambda.Config, customer map[string]string, cmd runtimesCommand, taskRoot, rapiAddr, logStream string, provisioned bool) map[string]string {
+// environ builds the bootstrap's environment: the customer's variables, then
+// what Lambda reserves (which customers cannot override).
+func (s *Scheduler) environ(cfg *lambda.Config, customer map[string]string, cmd runtimesCommand, taskRoot, rapiAddr, logStream string, provisioned bool) map[string]string {
 	initType := "on-demand"
 	if provisioned {
 		initType = "provisioned-concurrency"

@@ -3,7 +3,9 @@ package sched
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -27,8 +29,10 @@ import (
 // environment variables as one JSON line ({"env":{…}}), and the bootstrap
 // sets them, imports the handler and asks for its first invocation. The cold
 // start is still a cold start (Init Duration from the assignment on); an
-// environment is assigned once and never reused for another function. Every
-// take starts a replacement. A runtime pool with no take for the keep-alive
+// environment is assigned once and never reused for another function. Once a
+// cold start of the runtime is over, the processes its pool is missing are
+// started (not before: their start-up would compete with it), and the reaper
+// replaces the ones that died. A runtime pool with no take for the keep-alive
 // period is stopped (scale to zero), and is started again by its runtime's
 // next cold start.
 //
@@ -71,39 +75,82 @@ func startupVar(k string) bool {
 	return false
 }
 
-// launchPrestarted starts cfg's environment in a pre-started process when
-// there is one for its runtime; ok is false when it was not used (the caller
-// starts a process of its own). The caller calls refill once its cold start
-// is over, to start the processes the runtime's pool is missing.
-func (s *Scheduler) launchPrestarted(ctx context.Context, t0 time.Time, cfg *lambda.Config, cmd runtimesCommand, codeDir, taskRoot, requestID string, provisioned bool) (_ *env, _ error, ok bool, refill func()) {
+// errNotAssigned reports that a pre-started environment could not be given
+// its function; the caller starts a process of its own instead.
+var errNotAssigned = errors.New("sched: pre-started environment not assigned")
+
+// takePrestarted returns a live pre-started environment for cfg's cold
+// start, or nil if cfg cannot use one (see startupVar) or its runtime has
+// none (creating the runtime's pool on first use). Call refill once the cold
+// start is over: it starts the processes the pool is then missing.
+func (s *Scheduler) takePrestarted(cfg *lambda.Config, cmd runtimesCommand) (e *env, refill func()) {
 	refill = func() {}
 	if s.cfg.Prestart <= 0 || cmd.ExecEnv == "" || !s.launcher.CanDefer() {
-		return nil, nil, false, refill
+		return nil, refill
 	}
 	for k := range cfg.EnvVars() {
 		if startupVar(k) {
-			return nil, nil, false, refill
+			return nil, refill
 		}
 	}
-	e, refill := s.takePrestarted(cfg.Runtime, cmd)
-	if e == nil {
-		return nil, nil, false, refill
+	now := s.cfg.Now()
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, refill
 	}
+	rp := s.prestarted[cfg.Runtime]
+	if rp == nil {
+		rp = &runtimePool{runtime: cfg.Runtime, cmd: cmd}
+		s.prestarted[cfg.Runtime] = rp
+	}
+	rp.used = now
+	dead := rp.dropDead()
+	// The first that has finished its pre-init, else the oldest.
+	if len(rp.idle) > 0 {
+		i := max(slices.IndexFunc(rp.idle, preinitialised), 0)
+		e = rp.idle[i]
+		rp.idle = slices.Delete(rp.idle, i, i+1)
+	}
+	s.mu.Unlock()
+	for _, d := range dead {
+		s.stop(d)
+	}
+	return e, sync.OnceFunc(func() { s.refill(rp) })
+}
+
+// dropDead removes and returns the environments whose process ended.
+// Called with Scheduler.mu held.
+func (rp *runtimePool) dropDead() []*env {
+	var dead []*env
+	rp.idle = slices.DeleteFunc(rp.idle, func(e *env) bool {
+		if !e.alive() {
+			dead = append(dead, e)
+			return true
+		}
+		return false
+	})
+	return dead
+}
+
+// assign gives pre-started e to cfg and waits for its init, like launch;
+// errNotAssigned means e was stopped and the caller must start its own.
+func (s *Scheduler) assign(ctx context.Context, e *env, t0 time.Time, cfg *lambda.Config, cmd runtimesCommand, codeDir, taskRoot, requestID string, provisioned bool) (*env, error) {
 	e.cfg, e.provisioned = cfg, provisioned
-	e.logStream = t0.UTC().Format("2006/01/02") + "/[" + cfg.Version + "]" + e.id
+	e.logStream = logStreamName(t0, cfg.Version, e.id)
 	vars, err := s.resolveEnv(ctx, cfg)
 	if err != nil {
 		s.stop(e)
-		return nil, s.secretFailed(e, t0, requestID, err), true, refill
+		return nil, s.secretFailed(e, t0, requestID, err)
 	}
 	if err := e.proc.Assign(sandbox.Assignment{CodeDir: codeDir, MemoryMB: cfg.MemorySize, EphemeralMB: cfg.EphemeralStorage.Size}); err != nil {
 		s.log.Warn("pre-started environment could not be assigned; starting a new one", "function", cfg.FunctionName, "err", err)
 		s.stop(e)
-		return nil, nil, false, refill
+		return nil, errNotAssigned
 	}
 	line, err := json.Marshal(struct {
 		Env map[string]string `json:"env"`
-	}{s.environVars(cfg, vars, cmd, taskRoot, e.rapi.Addr(), e.logStream, provisioned)})
+	}{s.environ(cfg, vars, cmd, taskRoot, e.rapi.Addr(), e.logStream, provisioned)})
 	if err == nil {
 		// A process stuck before reading would block a line longer than
 		// the pipe's buffer for ever: bound it by the init timeout.
@@ -117,51 +164,7 @@ func (s *Scheduler) launchPrestarted(ctx context.Context, t0 time.Time, cfg *lam
 		// as the init failure it is.
 		s.log.Warn("pre-started environment did not take its assignment", "function", cfg.FunctionName, "err", err)
 	}
-	e, err = s.awaitInit(ctx, e, t0, requestID, nil)
-	return e, err, true, refill
-}
-
-// takePrestarted returns a live pre-started environment of runtime, or nil
-// (creating the runtime's pool on first use), and refill, which starts the
-// processes the pool is then missing.
-func (s *Scheduler) takePrestarted(runtime string, cmd runtimesCommand) (*env, func()) {
-	now := s.cfg.Now()
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return nil, func() {}
-	}
-	rp := s.prestarted[runtime]
-	if rp == nil {
-		rp = &runtimePool{runtime: runtime, cmd: cmd}
-		s.prestarted[runtime] = rp
-	}
-	rp.used = now
-	// The first that has finished its pre-init, else the oldest.
-	var e *env
-	var dead []*env
-	keep := rp.idle[:0]
-	for _, c := range rp.idle {
-		switch {
-		case !c.alive():
-			dead = append(dead, c)
-		case e == nil && preinitialised(c):
-			e = c
-		default:
-			keep = append(keep, c)
-		}
-	}
-	clear(rp.idle[len(keep):])
-	rp.idle = keep
-	if e == nil && len(rp.idle) > 0 {
-		e = rp.idle[0]
-		rp.idle = rp.idle[1:]
-	}
-	s.mu.Unlock()
-	for _, d := range dead {
-		s.stop(d)
-	}
-	return e, sync.OnceFunc(func() { s.refill(rp) })
+	return s.awaitInit(ctx, e, t0, requestID, nil)
 }
 
 // refill starts the processes rp is missing.
@@ -217,15 +220,11 @@ func (s *Scheduler) startGeneric(rp *runtimePool) (*env, error) {
 	vars["LAMBDA_RUNTIME_DIR"] = s.launcher.RuntimeDir()
 	vars["AWS_EXECUTION_ENV"] = rp.cmd.ExecEnv
 	vars[preinitVar] = "1"
-	env := make([]string, 0, len(vars))
-	for k, v := range vars {
-		env = append(env, k+"="+v)
-	}
 	proc, err := s.launcher.Start(sandbox.Spec{
 		ID:        e.id,
 		Path:      rp.cmd.Path,
 		Args:      rp.cmd.Args,
-		Env:       env,
+		Env:       envList(vars),
 		Dir:       taskRoot,
 		DeferCode: true,
 		Stdin:     r,
@@ -238,10 +237,7 @@ func (s *Scheduler) startGeneric(rp *runtimePool) (*env, error) {
 		return nil, err
 	}
 	e.proc = proc
-	go func() {
-		<-proc.Done()
-		rapi.Close()
-	}()
+	e.closeAPIOnExit()
 	return e, nil
 }
 
@@ -257,19 +253,10 @@ func (s *Scheduler) reapPrestarted(now time.Time) {
 			delete(s.prestarted, name)
 			continue
 		}
-		keep := rp.idle[:0]
-		for _, e := range rp.idle {
-			if e.alive() {
-				keep = append(keep, e)
-			} else {
-				stop = append(stop, e)
-			}
-		}
-		if len(keep) < len(rp.idle) {
+		if dead := rp.dropDead(); len(dead) > 0 {
+			stop = append(stop, dead...)
 			short = append(short, rp)
 		}
-		clear(rp.idle[len(keep):])
-		rp.idle = keep
 	}
 	s.mu.Unlock()
 	for _, e := range stop {
