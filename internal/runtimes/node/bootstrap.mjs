@@ -928,18 +928,22 @@ function preinitFail(msg) {
 }
 
 // The first line on fd 0 without its newline, or null at EOF before one.
-// Reads the descriptor synchronously (nothing else has to run meanwhile);
-// if it turns out to be non-blocking, waits for the rest on the event loop.
+// Reads the descriptor synchronously (nothing else has to run meanwhile); a
+// non-blocking one (nimbus passes a blocking pipe) is polled every 1 ms.
 function readAssignmentLine() {
   const buf = Buffer.allocUnsafe(65536);
   const chunks = [];
+  const pause = new Int32Array(new SharedArrayBuffer(4));
   for (;;) {
     let n;
     try {
       n = fs.readSync(0, buf, 0, buf.length, null);
     } catch (err) {
       if (err.code === 'EINTR') continue;
-      if (err.code === 'EAGAIN') return readAssignmentLineAsync(chunks);
+      if (err.code === 'EAGAIN') {
+        Atomics.wait(pause, 0, 0, 1);
+        continue;
+      }
       throw err;
     }
     if (n === 0) return null;
@@ -950,33 +954,6 @@ function readAssignmentLine() {
     }
     chunks.push(Buffer.from(buf.subarray(0, n)));
   }
-}
-
-async function readAssignmentLineAsync(chunks) {
-  const { Socket } = await import('node:net');
-  return new Promise((resolve, reject) => {
-    const sock = new Socket({ fd: 0, readable: true, writable: false });
-    // Destroying the socket closes its handle (so it no longer keeps the
-    // event loop alive or reads) but not fd 0: libuv never closes stdio.
-    const finish = (err, line) => {
-      sock.removeAllListeners();
-      sock.on('error', noop);
-      sock.destroy();
-      if (err) reject(err);
-      else resolve(line);
-    };
-    sock.on('data', (chunk) => {
-      const i = chunk.indexOf(10);
-      if (i < 0) {
-        chunks.push(chunk);
-        return;
-      }
-      chunks.push(chunk.subarray(0, i));
-      finish(null, Buffer.concat(chunks).toString('utf8'));
-    });
-    sock.on('end', () => finish(null, null));
-    sock.on('error', (err) => finish(err));
-  });
 }
 
 function parseAssignment(line) {
@@ -1029,7 +1006,7 @@ async function awaitAssignment() {
   warmAgent.destroy();
   let line;
   try {
-    line = await readAssignmentLine();
+    line = readAssignmentLine();
   } catch (err) {
     preinitFail(`cannot read stdin: ${err.message}`);
   }

@@ -20,6 +20,8 @@ variables (they win over what was there), removes ``_NIMBUS_PREINIT``, chdirs
 to LAMBDA_TASK_ROOT (the code was mounted over it after the start), puts
 /dev/null on fd 0, redoes the little import-time work that reads the
 environment (the JSON encoder) and then starts exactly as a normal start does.
+Variables read only when the interpreter starts (TZ, LANG, PYTHON*...) are not
+re-applied: nimbus starts functions that set them in a process of their own.
 EOF before a full line: exit 0 silently (the server discarded the process); a
 malformed line: a message on stderr and exit 1.
 """
@@ -868,29 +870,12 @@ def _parse_assignment(line):
 
 
 def _stdin_to_devnull():
-    """Puts /dev/null on fd 0 and gives sys.stdin a fresh stream over it."""
+    """Puts /dev/null on fd 0. sys.stdin reads fd 0 and has read nothing (the
+    line was read with os.read), so it now reads /dev/null as it is."""
     fd = os.open(os.devnull, os.O_RDONLY)
     if fd != 0:
         os.dup2(fd, 0)
         os.close(fd)
-    old = sys.stdin
-    if old is None:
-        return
-    import io
-
-    # As the interpreter builds its stdin (closefd=False: fd 0 outlives it).
-    new = io.TextIOWrapper(
-        io.open(0, "rb", closefd=False),
-        encoding=old.encoding,
-        errors=old.errors,
-        newline="\n",
-        line_buffering=old.line_buffering,
-        write_through=old.write_through,
-    )
-    new.mode = "r"
-    if sys.__stdin__ is old:
-        sys.__stdin__ = new
-    sys.stdin = new
 
 
 def await_assignment():
@@ -924,12 +909,9 @@ def await_assignment():
         _preinit_fail(_safe_str(e))
 
     environ = os.environ
-    old_tz = environ.get("TZ")
     for name, value in env.items():
         environ[name] = value
     environ.pop(_PREINIT_VAR, None)
-    if environ.get("TZ") != old_tz:
-        time.tzset()
     try:
         # The task root was mounted over after the start: the old cwd is stale.
         os.chdir(environ.get("LAMBDA_TASK_ROOT") or os.getcwd())
